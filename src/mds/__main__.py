@@ -1,0 +1,3 @@
+from mds.cli import main
+
+main()

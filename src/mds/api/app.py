@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+import mds
+from mds.api.middleware import RequestContextMiddleware
+from mds.api.problems import install_problem_handlers
+from mds.api.routes import health
+from mds.bootstrap import Runtime, build_runtime
+from mds.config import get_settings
+from mds.observability import configure_logging
+
+log = structlog.get_logger("mds.app")
+
+
+def _default_runtime() -> Runtime:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_runtime(settings)
+
+
+def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> FastAPI:
+    """Build the app; the runtime (database, keys) is made at startup, never at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await run_in_threadpool(runtime_factory)
+        app.state.runtime = runtime
+        log.info("mds.started", version=mds.__version__)
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="Master Data Service",
+        version=mds.__version__,
+        description="The canonical record of every Meetinity user and profile.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app

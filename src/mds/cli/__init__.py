@@ -1,0 +1,35 @@
+"""The `mds` command line: one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from mds.cli import db, keys, serve
+from mds.config import SettingsError
+from mds.security.errors import SecurityError
+
+app = typer.Typer(
+    name="mds",
+    help="Master Data Service: the canonical record of every Meetinity user.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+
+_stderr = Console(stderr=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        _stderr.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except SecurityError as exc:
+        _stderr.print(f"[red]error:[/red] {exc}")
+        sys.exit(3)

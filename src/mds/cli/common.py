@@ -1,0 +1,20 @@
+"""What every command shares: settings, logging, the database engine."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from mds.bootstrap import connect
+from mds.config import LogFormat, Settings, load_settings
+from mds.observability import configure_logging
+
+
+def settings_for_cli() -> Settings:
+    settings = load_settings()
+    # Commands print for people; logs go to stderr in the readable form unless asked otherwise.
+    configure_logging("WARNING", LogFormat.CONSOLE)
+    return settings
+
+
+def engine_for_cli(settings: Settings) -> Engine:
+    return connect(settings)

@@ -1,0 +1,1 @@
+"""Envelope encryption of PII, blind indexes and the key providers behind them."""

@@ -1,0 +1,1 @@
+"""Use cases. Each receives its collaborators (session factory, keyring, clock) explicitly."""

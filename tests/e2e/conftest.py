@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mds.api.app import create_app
+from mds.bootstrap import build_runtime
+from mds.config import Settings, load_settings
+
+
+@pytest.fixture
+def client(test_settings: Settings, engine: object) -> Iterator[TestClient]:
+    """The real app on the worker's database (already at head via `engine`)."""
+    with TestClient(create_app(lambda: build_runtime(test_settings))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def cli_env(fresh_database: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for running `mds` in a subprocess against a fresh database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDS_")}
+    env.update(DATABASE_URL=fresh_database, MDS_DATA_DIR=str(tmp_path / "data"))
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_without_database(tmp_path: Path) -> Settings:
+    return load_settings(database_url="", data_dir=tmp_path)
