@@ -109,8 +109,9 @@ def db_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
-def key_provider(tmp_path: Path) -> LocalKeyFileProvider:
-    return LocalKeyFileProvider(tmp_path / "keys" / "kek.json")
+def key_provider(test_settings: Settings) -> LocalKeyFileProvider:
+    """The worker's KEK file: keys committed by app tests in the worker database need it."""
+    return LocalKeyFileProvider(test_settings.key_file_path)
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -68,13 +69,19 @@ def test_a_process_still_on_the_old_keyring_reads_rows_written_after_rotation(
 
 
 def test_kek_rotation_rewraps_data_keys_and_data_stays_readable(
-    sessions: sessionmaker[Session], key_provider: LocalKeyFileProvider
+    sessions: sessionmaker[Session], key_provider: LocalKeyFileProvider, tmp_path: Path
 ) -> None:
+    # A private copy of the key file: the new KEK must not leak into other tests.
+    private_copy = tmp_path / "kek.json"
+    shutil.copy2(key_provider.path, private_copy)
+    key_provider = LocalKeyFileProvider(private_copy)
     keyring = load_keyring(sessions, key_provider)
     with sessions() as session, session.begin():
         user_id = users.create_user(session, keyring, Profile(phone="+34612345678"))
+    with sessions() as session:
+        key_count = len(all_keys(session))
     new_kek = key_provider.add_kek()
-    assert rewrap_all(sessions, key_provider) == 2
+    assert rewrap_all(sessions, key_provider) == key_count >= 2
     with sessions() as session:
         assert {k.kek_id for k in all_keys(session)} == {new_kek}
     reloaded = load_keyring(sessions, LocalKeyFileProvider(key_provider.path))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -40,13 +41,19 @@ class CellContext:
         return f"mds/v{FORMAT_VERSION}\x1f{self.table}\x1f{self.column}\x1f{self.row_id}".encode()
 
 
+@lru_cache(maxsize=64)
+def _cipher(key: bytes) -> AESGCM:
+    # Building the cipher context costs as much as sealing a short value; keys are few.
+    return AESGCM(key)
+
+
 def generate_key() -> bytes:
     return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
 
 
 def seal(key_id: UUID, key: bytes, plaintext: bytes, cell: CellContext) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
-    body = AESGCM(key).encrypt(nonce, plaintext, cell.associated_data())
+    body = _cipher(key).encrypt(nonce, plaintext, cell.associated_data())
     return bytes([FORMAT_VERSION]) + key_id.bytes + nonce + body
 
 
@@ -60,7 +67,7 @@ def open_sealed(key: bytes, blob: bytes, cell: CellContext) -> bytes:
     key_id_of(blob)  # validates the header
     nonce = blob[1 + _KEY_ID_BYTES : _HEADER_BYTES]
     try:
-        return AESGCM(key).decrypt(nonce, blob[_HEADER_BYTES:], cell.associated_data())
+        return _cipher(key).decrypt(nonce, blob[_HEADER_BYTES:], cell.associated_data())
     except InvalidTag:
         raise DecryptionError(
             f"ciphertext does not authenticate for {cell.table}.{cell.column} row {cell.row_id}"

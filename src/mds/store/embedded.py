@@ -74,6 +74,12 @@ class EmbeddedPostgres:
             handles.put([pid for pid in handles.get() if psutil.pid_exists(pid)])
 
     def _ensure_server_settings(self) -> None:
+        # Under pgserver's inter-process lock: a second process must not connect and start work
+        # while the first one restarts the server.
+        with self._server._lock:
+            self._apply_server_settings()
+
+    def _apply_server_settings(self) -> None:
         with psycopg.connect(self.uri(), autocommit=True) as conn:
             current = {
                 name: str(value)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mds.domain.profile import PII_ATTRIBUTES, Profile
@@ -52,14 +53,24 @@ def decrypt_profile(keyring: Keyring, row: CanonicalProfile) -> Profile:
     return Profile(**pii, locale=row.locale, preferences=dict(row.preferences or {}))
 
 
+def create_users(
+    session: Session, keyring: Keyring, profiles: Sequence[tuple[uuid.UUID, Profile]]
+) -> None:
+    """Insert users with their profiles: two multi-row statements, whatever the count."""
+    if not profiles:
+        return
+    session.execute(insert(CanonicalUser), [{"id": uid, "status": "active"} for uid, _ in profiles])
+    session.execute(
+        insert(CanonicalProfile),
+        [{"user_id": uid, **encrypt_profile(keyring, uid, p)} for uid, p in profiles],
+    )
+
+
 def create_user(
     session: Session, keyring: Keyring, profile: Profile, user_id: uuid.UUID | None = None
 ) -> uuid.UUID:
     user_id = user_id or uuid.uuid4()
-    session.add(CanonicalUser(id=user_id, status="active"))
-    session.flush()
-    session.add(CanonicalProfile(user_id=user_id, **encrypt_profile(keyring, user_id, profile)))
-    session.flush()
+    create_users(session, keyring, [(user_id, profile)])
     return user_id
 
 

@@ -1,0 +1,49 @@
+"""Shared helpers for benchmarks: timing percentiles, peak memory, a database to run against."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mds.store.database import sqlalchemy_url
+from mds.store.embedded import EmbeddedPostgres
+
+
+def percentiles(samples_s: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    cuts = statistics.quantiles(samples_s, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def time_each(operation: Callable[[], object], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        operation()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """MDS_BENCH_DATABASE_URL if set, else a throwaway embedded server (SQLAlchemy URL)."""
+    external = os.environ.get("MDS_BENCH_DATABASE_URL")
+    if external:
+        yield sqlalchemy_url(external)
+        return
+    with tempfile.TemporaryDirectory(prefix="mds-bench-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "pgdata", delete_on_exit=True)
+        try:
+            yield sqlalchemy_url(server.ensure_database("bench"))
+        finally:
+            server.release()
