@@ -1,0 +1,96 @@
+"""The ingestion contract (DESIGN.md §4): a signal envelope with a closed attribute vocabulary.
+
+The envelope's shape is strict: unknown fields, wrong types or a missing field reject the signal
+with an error naming the field. Attribute *values* are taken as sent (strings) and judged later by
+normalization: a 13th month is accepted, kept raw, and reported as a data-quality issue.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+
+class EventType(StrEnum):
+    SIGNUP = "signup"
+    CRM_IMPORT = "crm_import"
+    SUPPORT_UPDATE = "support_update"
+    DELETE_REQUEST = "delete_request"
+
+
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+SourceSystem = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    ),
+]
+Text = Annotated[str, StringConstraints(max_length=512)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Address(_Strict):
+    line1: Text | None = None
+    line2: Text | None = None
+    locality: Text | None = None
+    region: Text | None = None
+    postal_code: Text | None = None
+    country: Text | None = None
+
+
+class GovernmentId(_Strict):
+    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    country: Text | None = None
+    value: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class Attributes(_Strict):
+    given_name: Text | None = None
+    family_name: Text | None = None
+    email: Text | None = None
+    phone: Text | None = None
+    date_of_birth: Text | None = None
+    address: Address | None = None
+    government_id: GovernmentId | None = None
+    locale: Text | None = None
+    preferences: dict[str, Any] | None = None
+
+    def present(self) -> dict[str, Any]:
+        """Only the attributes this signal actually carries, as plain JSON values."""
+        return self.model_dump(exclude_none=True, mode="json")
+
+
+ATTRIBUTE_NAMES: tuple[str, ...] = tuple(Attributes.model_fields)
+
+
+class Signal(_Strict):
+    event_id: Identifier
+    source_system: SourceSystem
+    source_record_id: Identifier
+    event_type: EventType
+    occurred_at: AwareDatetime
+    attributes: Attributes = Field(default_factory=Attributes)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source_system, self.source_record_id)
+
+
+def signal_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Validation errors as [{field, message}], fields dotted (`attributes.address.country`)."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+        for err in exc.errors()
+    ]

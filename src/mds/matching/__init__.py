@@ -1,0 +1,1 @@
+"""Pure matching engine: blocking keys, comparison levels, Fellegi–Sunter scoring, decisions, EM."""

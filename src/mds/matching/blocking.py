@@ -1,0 +1,62 @@
+"""Blocking keys: several per record, so a pair missed by one key is caught by another.
+
+Keys are plain strings here; the service stores them as HMAC blind indexes in `match_keys`.
+Rules are chosen so each kind of error in the quality generator leaves at least one key intact:
+a changed email still has phone and name+dob; a typo in a surname still has given name + dob;
+transposed day/month still has the order-free date key; swapped names use both name orders.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jellyfish
+
+from mds.domain.normalization.names import nickname_groups
+from mds.matching.record import MatchRecord
+
+
+@lru_cache(maxsize=65_536)
+def phonetic(token: str) -> str:
+    return jellyfish.metaphone(token) or token
+
+
+def _first_token(value: str | None) -> str | None:
+    return value.split()[0] if value else None
+
+
+def _date_unordered(dob: str) -> str:
+    year, month, day = dob.split("-")
+    return f"{year}:{'-'.join(sorted((month, day)))}"
+
+
+def blocking_keys(record: MatchRecord) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    if record.email:
+        keys.append(("email", record.email))
+    if record.email_canonical and record.email_canonical != record.email:
+        keys.append(("email", record.email_canonical))
+    if record.phone:
+        keys.append(("phone", record.phone))
+    if record.gov_kind and record.gov_value:
+        keys.append(("gov_id", f"{record.gov_kind}|{record.gov_value}"))
+
+    given = _first_token(record.given)
+    families = record.family.split() if record.family else []
+    names = [n for n in ([given] if given else []) + families if n]
+    if record.dob:
+        undated = _date_unordered(record.dob)
+        # Any one name token (given or either surname) with the order-free date: tolerates
+        # typos in the other names, swapped given/family names and day/month transpositions.
+        for name in dict.fromkeys(phonetic(n) for n in names):
+            keys.append(("name_dob", f"{name}|{undated}"))
+        if given:
+            for group in sorted(nickname_groups(given)):
+                keys.append(("name_dob", f"nick{group}|{undated}"))
+    if given and families and record.postal_code:
+        keys.append(("name_postcode", f"{given[:2]}|{phonetic(families[0])}|{record.postal_code}"))
+    if given and families:
+        # Both names phonetically, order-free: catches a changed birth date with a typo-free name.
+        pair = "|".join(sorted((phonetic(given), phonetic(families[0]))))
+        keys.append(("full_name", pair))
+    return list(dict.fromkeys(keys))

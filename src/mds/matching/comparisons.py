@@ -1,0 +1,177 @@
+"""Comparison levels per field: how two records agree on a name, a date, an id, …
+
+Each comparison returns the first level whose condition holds, from the strongest agreement down
+to `different`; `null` when either side lacks the value. Levels carry no weights: those come from
+the model parameters (m/u), so training can change them without touching these rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+from mds.domain.normalization.names import are_nicknames
+from mds.matching.blocking import phonetic
+from mds.matching.record import MatchRecord
+
+NULL = "null"
+DIFFERENT = "different"
+
+
+def _given(a: str, b: str) -> str:
+    if a == b:
+        return "exact"
+    first_a, first_b = a.split(maxsplit=1)[0], b.split(maxsplit=1)[0]
+    if first_a == first_b or are_nicknames(first_a, first_b) or are_nicknames(a, b):
+        return "nickname"
+    similarity = JaroWinkler.similarity(a, b)
+    if similarity >= 0.92:
+        return "close"
+    if phonetic(first_a) == phonetic(first_b):
+        return "phonetic"
+    if similarity >= 0.80:
+        return "fuzzy"
+    return DIFFERENT
+
+
+def _family(a: str, b: str) -> str:
+    if a == b:
+        return "exact"
+    if set(a.split()) & set(b.split()):
+        return "token_overlap"  # Spanish/Portuguese double surnames, one of them dropped
+    similarity = JaroWinkler.similarity(a, b)
+    if similarity >= 0.92:
+        return "close"
+    if phonetic(a.split(maxsplit=1)[0]) == phonetic(b.split(maxsplit=1)[0]):
+        return "phonetic"
+    if similarity >= 0.80:
+        return "fuzzy"
+    return DIFFERENT
+
+
+def _email(a: MatchRecord, b: MatchRecord) -> str:
+    assert a.email and b.email
+    if a.email == b.email:
+        return "exact"
+    if a.email_canonical == b.email_canonical:
+        return "canonical"
+    local_a, domain_a = a.email.rsplit("@", 1)
+    local_b, domain_b = b.email.rsplit("@", 1)
+    if domain_a == domain_b and DamerauLevenshtein.distance(local_a, local_b) <= 1:
+        return "close"
+    return DIFFERENT
+
+
+def _phone(a: str, b: str) -> str:
+    if a == b:
+        return "exact"
+    if DamerauLevenshtein.distance(a, b) <= 1:
+        return "close"
+    return DIFFERENT
+
+
+def _dob(a: str, b: str) -> str:
+    if a == b:
+        return "exact"
+    ya, ma, da = a.split("-")
+    yb, mb, db = b.split("-")
+    if ya == yb and ma == db and da == mb:
+        return "transposed"
+    differing = (ya != yb) + (ma != mb) + (da != db)
+    if differing == 1:
+        return "one_component"
+    return DIFFERENT
+
+
+def _address(a: MatchRecord, b: MatchRecord) -> str:
+    if a.postal_code and a.postal_code == b.postal_code:
+        if a.street and b.street and JaroWinkler.similarity(a.street, b.street) >= 0.9:
+            return "same_address" if a.house_number == b.house_number else "same_street"
+        return "same_postcode"
+    if a.locality and a.locality == b.locality:
+        return "same_locality"
+    return DIFFERENT
+
+
+def _gov_id(a: MatchRecord, b: MatchRecord) -> str:
+    if a.gov_kind != b.gov_kind:
+        return NULL  # a passport and a national id say nothing about each other
+    assert a.gov_value and b.gov_value
+    if a.gov_value == b.gov_value:
+        return "exact"
+    if DamerauLevenshtein.distance(a.gov_value, b.gov_value) <= 1:
+        return "one_edit"
+    return DIFFERENT
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    field: str
+    levels: tuple[str, ...]  # strongest agreement first, then `different`; `null` is implicit
+    compare: Callable[[MatchRecord, MatchRecord], str]
+
+
+def _on(attr: str, rule: Callable[[str, str], str]) -> Callable[[MatchRecord, MatchRecord], str]:
+    def compare(a: MatchRecord, b: MatchRecord) -> str:
+        va, vb = getattr(a, attr), getattr(b, attr)
+        return NULL if va is None or vb is None else rule(va, vb)
+
+    return compare
+
+
+def _when(
+    *attrs: str,
+) -> Callable[
+    [Callable[[MatchRecord, MatchRecord], str]], Callable[[MatchRecord, MatchRecord], str]
+]:
+    def wrap(
+        rule: Callable[[MatchRecord, MatchRecord], str],
+    ) -> Callable[[MatchRecord, MatchRecord], str]:
+        def compare(a: MatchRecord, b: MatchRecord) -> str:
+            if any(getattr(a, x) is None or getattr(b, x) is None for x in attrs):
+                return NULL
+            return rule(a, b)
+
+        return compare
+
+    return wrap
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison(
+        "given_name",
+        ("exact", "nickname", "close", "phonetic", "fuzzy", DIFFERENT),
+        _on("given", _given),
+    ),
+    Comparison(
+        "family_name",
+        ("exact", "token_overlap", "close", "phonetic", "fuzzy", DIFFERENT),
+        _on("family", _family),
+    ),
+    Comparison("email", ("exact", "canonical", "close", DIFFERENT), _when("email")(_email)),
+    Comparison("phone", ("exact", "close", DIFFERENT), _on("phone", _phone)),
+    Comparison(
+        "date_of_birth", ("exact", "transposed", "one_component", DIFFERENT), _on("dob", _dob)
+    ),
+    Comparison(
+        "address",
+        ("same_address", "same_street", "same_postcode", "same_locality", DIFFERENT),
+        _when("postal_code")(_address),
+    ),
+    Comparison(
+        "government_id", ("exact", "one_edit", DIFFERENT), _when("gov_kind", "gov_value")(_gov_id)
+    ),
+)
+COMPARISON_BY_FIELD = {c.field: c for c in COMPARISONS}
+
+
+def compare_records(a: MatchRecord, b: MatchRecord) -> dict[str, str]:
+    """The comparison vector: field → level."""
+    return {c.field: c.compare(a, b) for c in COMPARISONS}
+
+
+def swapped(record: MatchRecord) -> MatchRecord:
+    """The record with given and family names exchanged (people and forms mix them up)."""
+    return replace(record, given=record.family, family=record.given)

@@ -1,0 +1,73 @@
+"""Expectation–maximisation for m, u and the prior from unlabelled comparison vectors.
+
+The vectors come from candidate pairs produced by blocking (see `mds model train`). Null levels
+carry no information and are skipped in both steps. A small pseudo-count keeps every level
+possible, so a level unseen in training does not become a certainty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mds.matching.comparisons import COMPARISONS, NULL
+from mds.matching.parameters import ModelParameters, Table
+
+Vector = dict[str, str]
+PSEUDO_COUNT = 0.5
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    parameters: ModelParameters
+    iterations: int
+    converged: bool
+    pairs: int
+
+
+def _posterior(vector: Vector, params: ModelParameters) -> float:
+    log_odds = params.prior_weight
+    for field, level in vector.items():
+        log_odds += params.weight(field, level)
+    if log_odds > 60:
+        return 1.0
+    if log_odds < -60:
+        return 0.0
+    return 1.0 / (1.0 + math.pow(2.0, -log_odds))
+
+
+def _estimate(vectors: Sequence[Vector], weights: Sequence[float]) -> Table:
+    table: Table = {}
+    for comparison in COMPARISONS:
+        counts = dict.fromkeys(comparison.levels, PSEUDO_COUNT)
+        for vector, weight in zip(vectors, weights, strict=True):
+            level = vector.get(comparison.field, NULL)
+            if level != NULL:
+                counts[level] += weight
+        total = sum(counts.values())
+        table[comparison.field] = {level: count / total for level, count in counts.items()}
+    return table
+
+
+def train(
+    vectors: Sequence[Vector],
+    start: ModelParameters,
+    *,
+    max_iterations: int = 500,
+    tolerance: float = 1e-4,
+) -> TrainingResult:
+    if not vectors:
+        raise ValueError("no comparison vectors to train on")
+    params = start
+    for iteration in range(1, max_iterations + 1):
+        posteriors = [_posterior(v, params) for v in vectors]
+        prior = min(max(sum(posteriors) / len(posteriors), 1e-9), 1 - 1e-9)
+        m = _estimate(vectors, posteriors)
+        u = _estimate(vectors, [1 - p for p in posteriors])
+        updated = ModelParameters(version=start.version, prior=prior, m=m, u=u)
+        change = max(abs(updated.m[f][level] - params.m[f][level]) for f in m for level in m[f])
+        params = updated
+        if change < tolerance:
+            return TrainingResult(params, iteration, True, len(vectors))
+    return TrainingResult(params, max_iterations, False, len(vectors))

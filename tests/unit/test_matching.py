@@ -1,0 +1,216 @@
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mds.matching.blocking import blocking_keys
+from mds.matching.comparisons import compare_records
+from mds.matching.conflicts import conflicts
+from mds.matching.decision import Candidate, Outcome, Risk, Thresholds, decide
+from mds.matching.em import train
+from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
+from mds.matching.record import MatchRecord
+from mds.matching.scoring import score_pair
+from tests.unit.matching_helpers import record
+
+ANA = record(
+    given_name="Ana",
+    family_name="García López",
+    email="ana.garcia@example.com",
+    phone="+34 612 345 678",
+    date_of_birth="1990-04-01",
+    address={"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"},
+    government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
+)
+
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzáéñ", min_size=1, max_size=12)
+
+
+@given(names, names, st.dates().map(lambda d: d.isoformat()))
+def test_scoring_is_symmetric(given_name: str, family: str, dob: str) -> None:
+    other = MatchRecord(given=family, family=given_name, dob=dob, email="x@y.com")
+    this = MatchRecord(given=given_name, family=family, dob=dob)
+    forward = score_pair(this, other, DEFAULT_PARAMETERS)
+    backward = score_pair(other, this, DEFAULT_PARAMETERS)
+    assert forward.match_weight == pytest.approx(backward.match_weight)
+
+
+@given(names, names)
+def test_identical_records_score_at_least_as_high_as_any_variant(a: str, b: str) -> None:
+    base = MatchRecord(given=a, family=b, dob="1990-04-01")
+    variant = MatchRecord(given=a[::-1], family=b, dob="1990-04-02")
+    assert (
+        score_pair(base, base, DEFAULT_PARAMETERS).match_weight
+        >= score_pair(base, variant, DEFAULT_PARAMETERS).match_weight
+    )
+
+
+@given(st.integers(0, 6), st.sampled_from(["given", "family", "email", "dob"]))
+def test_adding_agreement_never_lowers_the_score(seed: int, field: str) -> None:
+    rng = random.Random(seed)
+    values = {"given": "ana", "family": "garcia", "email": "a@x.com", "dob": "1990-04-01"}
+    kept = {k: v for k, v in values.items() if k != field or rng.random() < 0.5}
+    without = MatchRecord(**{k: v for k, v in kept.items() if k != field})
+    with_field = MatchRecord(**values)
+    assert (
+        score_pair(with_field, with_field, DEFAULT_PARAMETERS).match_weight
+        >= score_pair(with_field, without, DEFAULT_PARAMETERS).match_weight
+    )
+
+
+def test_comparison_levels_for_typical_errors() -> None:
+    other = record(
+        given_name="Anna",
+        family_name="Garcia",
+        email="anagarcia@example.com",
+        phone="612345679",
+        date_of_birth="1990-01-04",
+        address={"line1": "C/ Mayor 5", "postal_code": "28 013"},
+        government_id={"type": "dni", "country": "ES", "value": "12345687Z"},
+    )
+    assert compare_records(ANA, other) == {
+        "given_name": "nickname",  # Ana ~ Anna is in the nickname list
+        "family_name": "token_overlap",
+        "email": "close",
+        "phone": "close",
+        "date_of_birth": "transposed",
+        "address": "same_address",
+        "government_id": "one_edit",
+    }
+
+
+def test_nicknames_and_single_component_dates() -> None:
+    bill = record(given_name="Bill", family_name="Smith", date_of_birth="1980-03-15")
+    william = record(given_name="William", family_name="Smith", date_of_birth="1981-03-15")
+    levels = compare_records(bill, william)
+    assert levels["given_name"] == "nickname"
+    assert levels["date_of_birth"] == "one_component"
+
+
+def test_swapped_names_are_recognised() -> None:
+    swapped = record(given_name="García López", family_name="Ana", date_of_birth="1990-04-01")
+    score = score_pair(ANA, swapped, DEFAULT_PARAMETERS)
+    assert score.names_swapped
+    assert score.level("given_name") == "exact"
+
+
+def test_term_frequency_lowers_common_names() -> None:
+    a = MatchRecord(given="maria", family="garcia", dob="1990-04-01")
+    plain = score_pair(a, a, DEFAULT_PARAMETERS)
+    common = score_pair(a, a, DEFAULT_PARAMETERS, tf=lambda field, value: 0.05)
+    rare = score_pair(a, a, DEFAULT_PARAMETERS, tf=lambda field, value: 1e-6)
+    assert common.match_weight < plain.match_weight < rare.match_weight
+    assert all(c.tf_adjusted for c in common.contributions if c.field.endswith("_name"))
+
+
+def test_explanation_lists_every_field_with_its_weight() -> None:
+    explanation = score_pair(ANA, ANA, DEFAULT_PARAMETERS).explanation(model_version=3)
+    assert explanation["model_version"] == 3
+    assert {f["field"] for f in explanation["fields"]} == {
+        "given_name", "family_name", "email", "phone", "date_of_birth", "address", "government_id"
+    }  # fmt: skip
+    assert sum(f["weight"] for f in explanation["fields"]) == pytest.approx(
+        explanation["match_weight"] - DEFAULT_PARAMETERS.prior_weight, abs=0.01
+    )
+
+
+def test_blocking_survives_each_single_error() -> None:
+    variants = [
+        record(given_name="Ana", family_name="Garsia", date_of_birth="1990-04-01"),  # typo
+        record(given_name="García", family_name="Ana", date_of_birth="1990-04-01"),  # swap
+        record(given_name="Ana", family_name="García", date_of_birth="1990-01-04"),  # transposed
+        record(given_name="Ana", family_name="Pérez", phone="+34612345678"),  # new surname
+        record(email="ana.garcia@example.com"),  # email only
+        record(given_name="Ana", family_name="García", address={"postal_code": "28013"}),
+    ]
+    keys = set(blocking_keys(ANA))
+    for variant in variants:
+        assert keys & set(blocking_keys(variant)), variant
+
+
+def test_different_valid_ids_conflict_but_a_typo_does_not() -> None:
+    other_id = record(government_id={"type": "national_id", "country": "ES", "value": "87654321X"})
+    typo = record(government_id={"type": "national_id", "country": "ES", "value": "12345687Z"})
+    bad_checksum = record(
+        government_id={"type": "national_id", "country": "ES", "value": "87654321A"}
+    )
+    passport = record(government_id={"type": "passport", "country": "ES", "value": "AB123456"})
+    assert conflicts(other_id, [ANA])
+    assert not conflicts(typo, [ANA])
+    assert not conflicts(bad_checksum, [ANA])
+    assert not conflicts(passport, [ANA])
+
+
+def _candidate(user: str, other: MatchRecord, held: MatchRecord = ANA) -> Candidate[str]:
+    return Candidate(user, score_pair(other, held, DEFAULT_PARAMETERS), conflicts(other, [held]))
+
+
+def test_decide_links_above_threshold() -> None:
+    decision = decide([_candidate("u1", ANA)], Thresholds())
+    assert decision.outcome is Outcome.LINK and decision.user == "u1"
+
+
+def test_decide_creates_when_nothing_is_close() -> None:
+    stranger = record(given_name="Zoe", family_name="Smith", date_of_birth="2001-09-09")
+    assert decide([_candidate("u1", stranger)], Thresholds()).outcome is Outcome.NEW
+    assert decide([], Thresholds()).outcome is Outcome.NEW
+
+
+def test_a_twin_goes_to_review_not_to_a_link() -> None:
+    twin = record(
+        given_name="Eva",
+        family_name="García López",
+        phone="+34 612 345 678",
+        date_of_birth="1990-04-01",
+        address={"line1": "Calle Mayor 5", "postal_code": "28013"},
+    )
+    candidate = _candidate("u1", twin)
+    assert candidate.score.probability > 0.995
+    decision = decide([candidate], Thresholds())
+    assert decision.outcome is Outcome.REVIEW
+    assert decision.review[0].reasons == ("given names differ",)
+
+
+def test_conflicting_valid_ids_are_high_risk_review() -> None:
+    same_but_id = record(
+        given_name="Ana",
+        family_name="García López",
+        email="ana.garcia@example.com",
+        date_of_birth="1990-04-01",
+        government_id={"type": "national_id", "country": "ES", "value": "87654321X"},
+    )
+    decision = decide([_candidate("u1", same_but_id)], Thresholds())
+    assert decision.outcome is Outcome.REVIEW
+    assert decision.review[0].risk is Risk.HIGH
+
+
+def test_a_signal_matching_two_users_merges_them() -> None:
+    decision = decide([_candidate("u1", ANA), _candidate("u2", ANA)], Thresholds())
+    assert decision.outcome is Outcome.LINK
+    assert {decision.user, *decision.merge} == {"u1", "u2"}
+
+
+def test_thresholds_must_be_ordered() -> None:
+    with pytest.raises(ValueError, match="thresholds"):
+        Thresholds(link=0.5, review=0.9)
+
+
+def test_em_recovers_separated_m_and_u() -> None:
+    rng = random.Random(7)
+    vectors = []
+    for _ in range(300):  # matches
+        vectors.append(
+            {"given_name": "exact", "date_of_birth": rng.choice(["exact"] * 9 + ["transposed"])}
+        )
+    for _ in range(3000):  # non-matches
+        vectors.append(
+            {"given_name": rng.choice(["different"] * 9 + ["exact"]), "date_of_birth": "different"}
+        )
+    result = train(vectors, DEFAULT_PARAMETERS)
+    params = result.parameters
+    assert result.converged
+    assert params.m["date_of_birth"]["exact"] > 0.75
+    assert params.u["date_of_birth"]["different"] > 0.95
+    assert 0.05 < params.prior < 0.15
+    assert ModelParameters.from_json(1, params.to_json()).weights == params.weights
