@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,14 +11,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from mds.config import KeyProviderKind, Settings
 from mds.security.keyring import Keyring
 from mds.security.providers import KeyProvider, LocalKeyFileProvider
+from mds.services.ingest import IngestService
 from mds.services.keys import load_keyring
-from mds.store import migrate
+from mds.services.resolution.config import ResolutionConfig
+from mds.store import match_models, migrate
 from mds.store.database import (
     make_engine,
     make_session_factory,
     release_embedded_servers,
     resolve_database_url,
 )
+
+MODEL_REFRESH_SECONDS = 30.0
 
 
 @dataclass
@@ -27,6 +32,22 @@ class Runtime:
     sessions: sessionmaker[Session]
     key_provider: KeyProvider
     keyring: Keyring
+
+    _config: tuple[float, ResolutionConfig] | None = field(default=None, repr=False)
+
+    def resolution_config(self) -> ResolutionConfig:
+        """The active model's config, re-read at most every MODEL_REFRESH_SECONDS."""
+        cached = self._config
+        if cached is not None and time.monotonic() - cached[0] < MODEL_REFRESH_SECONDS:
+            return cached[1]
+        with self.sessions() as session:
+            parameters = match_models.active(session)
+        config = ResolutionConfig.from_settings(self.settings, parameters)
+        self._config = (time.monotonic(), config)
+        return config
+
+    def ingest_service(self) -> IngestService:
+        return IngestService(self.sessions, self.keyring, self.resolution_config())
 
     def close(self) -> None:
         self.engine.dispose()

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     key_provider: KeyProviderKind = KeyProviderKind.LOCAL
     key_file: Path | None = None
 
+    default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    link_threshold: float = Field(default=0.995, gt=0, lt=1)
+    review_threshold: float = Field(default=0.30, gt=0, lt=1)
+    source_trust: str = "crm,support,signup"
+    ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
+
     auto_migrate: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=500)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
@@ -81,6 +87,19 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> Settings:
+        if self.review_threshold > self.link_threshold:
+            raise ValueError(
+                "MDS_REVIEW_THRESHOLD must not exceed MDS_LINK_THRESHOLD"
+                f" ({self.review_threshold} > {self.link_threshold})"
+            )
+        return self
+
+    @property
+    def source_trust_order(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.source_trust.split(",") if s.strip())
 
     @model_validator(mode="after")
     def _resolve_key_file(self) -> Settings:
@@ -118,8 +137,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"{env_name(field)}: {error['msg']}")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["loc"]:
+                message = f"{env_name(str(error['loc'][0]))}: {message}"
+            problems.append(message)
         raise SettingsError("invalid setting " + "; ".join(problems)) from None
 
 

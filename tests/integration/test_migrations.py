@@ -23,6 +23,7 @@ EXPECTED_TABLES = {
     "outbox",
     "encryption_keys",
     "match_models",
+    "audit_chain",
 }
 
 

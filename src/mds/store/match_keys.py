@@ -1,37 +1,107 @@
-"""Blind-index lookups: which users and source identities carry a given normalized value."""
+"""Blocking keys and term counts as blind-index hashes: who carries a given normalized value."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from mds.store.models import MatchKey
+
+HashedKey = tuple[str, bytes]
+# A key shared by more identities than this (a very common name and birth year) stops being a
+# useful block; the other keys of the record still find its true matches.
+CANDIDATES_PER_KEY = 200
+TERM_COUNT_CAP = 5_000
+_KEYS = "unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS k(key_type, key_hash)"
 
 
 def add_keys(
     session: Session,
     source_identity_id: uuid.UUID,
     user_id: uuid.UUID | None,
-    keys: Iterable[tuple[str, bytes]],
+    keys: Iterable[HashedKey],
 ) -> None:
     rows = [
-        {
-            "key_type": key_type,
-            "key_hash": key_hash,
-            "source_identity_id": source_identity_id,
-            "user_id": user_id,
-        }
-        for key_type, key_hash in keys
+        {"key_type": t, "key_hash": h, "source_identity_id": source_identity_id, "user_id": user_id}
+        for t, h in keys
     ]
     if rows:
         session.execute(insert(MatchKey).values(rows).on_conflict_do_nothing())
 
 
-def users_with_keys(session: Session, keys: Iterable[tuple[str, bytes]]) -> set[uuid.UUID]:
+def replace_keys(
+    session: Session, entries: Sequence[tuple[uuid.UUID, uuid.UUID | None, Sequence[HashedKey]]]
+) -> None:
+    """Make each identity's keys exactly the given ones (identity id, user id, keys)."""
+    if not entries:
+        return
+    session.execute(
+        delete(MatchKey).where(MatchKey.source_identity_id.in_([e[0] for e in entries]))
+    )
+    rows = [
+        {"key_type": t, "key_hash": h, "source_identity_id": identity, "user_id": user}
+        for identity, user, keys in entries
+        for t, h in dict.fromkeys(keys)
+    ]
+    if rows:
+        session.execute(insert(MatchKey), rows)
+
+
+def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> None:
+    if identity_ids:
+        session.execute(delete(MatchKey).where(MatchKey.source_identity_id.in_(identity_ids)))
+
+
+def repoint(session: Session, from_users: Sequence[uuid.UUID], to_user: uuid.UUID) -> None:
+    if from_users:
+        session.execute(
+            update(MatchKey).where(MatchKey.user_id.in_(from_users)).values(user_id=to_user)
+        )
+
+
+def candidates(
+    session: Session, keys: Sequence[HashedKey], per_key: int = CANDIDATES_PER_KEY
+) -> list[tuple[str, bytes, uuid.UUID, uuid.UUID]]:
+    """(key type, hash, identity, user) for linked identities carrying any of the keys."""
+    if not keys:
+        return []
+    unique = list(dict.fromkeys(keys))
+    rows = session.execute(
+        text(
+            "SELECT k.key_type, k.key_hash, m.source_identity_id, m.user_id"
+            f" FROM {_KEYS} CROSS JOIN LATERAL ("
+            "   SELECT source_identity_id, user_id FROM match_keys"
+            "   WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
+            "     AND match_keys.user_id IS NOT NULL"
+            "   LIMIT :per_key) AS m"
+        ),
+        {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "per_key": per_key},
+    )
+    return [(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
+
+
+def term_counts(session: Session, keys: Sequence[HashedKey]) -> dict[HashedKey, int]:
+    """How many identities carry each key (capped: beyond the cap a value is simply common)."""
+    if not keys:
+        return {}
+    unique = list(dict.fromkeys(keys))
+    rows = session.execute(
+        text(
+            "SELECT k.key_type, k.key_hash, ("
+            "   SELECT count(*) FROM (SELECT 1 FROM match_keys m"
+            "     WHERE m.key_type = k.key_type AND m.key_hash = k.key_hash LIMIT :cap) AS c)"
+            f" FROM {_KEYS}"
+        ),
+        {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "cap": TERM_COUNT_CAP},
+    )
+    return {(r[0], bytes(r[1])): int(r[2]) for r in rows}
+
+
+def users_with_keys(session: Session, keys: Iterable[HashedKey]) -> set[uuid.UUID]:
     wanted = list(keys)
     if not wanted:
         return set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -123,13 +124,17 @@ class SourceIdentity(Base):
     source_record_id: Mapped[str] = mapped_column(String(256))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("canonical_users.id"))
     attributes_enc: Mapped[bytes | None]
-    # Per attribute: the occurred_at of the signal that supplied the held value (no PII).
+    # The comparison view (mds.matching.record.MatchRecord) of the attributes, encrypted.
+    match_record_enc: Mapped[bytes | None]
+    # Per attribute: occurred_at and signal id of what supplied the held value (no PII).
     attribute_times: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     quality_issues: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     link_kind: Mapped[str] = mapped_column(String(16), server_default="auto")
     match_score: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[int | None] = mapped_column(Integer)
     erased_at: Mapped[datetime | None]
+    # occurred_at of the delete request: older signals for this record are ignored.
+    erased_as_of: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
@@ -154,7 +159,12 @@ class Signal(Base):
     received_at: Mapped[datetime] = _created()
     outcome: Mapped[str | None] = mapped_column(String(32))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("canonical_users.id"))
+    source_identity_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("source_identities.id", ondelete="SET NULL")
+    )
     score: Mapped[float | None] = mapped_column(Float)
+    # Data-quality issues found in this signal's attributes (attribute, code, message; no values).
+    issues: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
 
 
 class MatchKey(Base):
@@ -282,6 +292,17 @@ class AuditLog(Base):
     row_hash: Mapped[bytes]
 
 
+class AuditChain(Base):
+    """The head of the audit hash chain: one row, locked by each appender, so appends serialize."""
+
+    __tablename__ = "audit_chain"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[bytes]
+
+
 class Outbox(Base):
     """Debezium Outbox Event Router layout, plus a sequence for the built-in relay."""
 
@@ -338,3 +359,8 @@ class MatchModel(Base):
     description: Mapped[str | None]
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[datetime] = _created()
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a mapped class (typed, for set-based statements)."""
+    return cast(Table, model.__table__)

@@ -1,21 +1,184 @@
-"""Repository for source identities: the latest raw attributes each upstream record sent."""
+"""Repository for source identities: the latest raw attributes each upstream record sent.
+
+Raw attributes and the comparison record are ciphertexts; they are decrypted lazily, because
+a batch loads many candidate identities but reads the raw attributes of only a few.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Select, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
+from mds.matching.record import MatchRecord
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.models import SourceIdentity
+from mds.store.models import SourceIdentity, table_of
 
 TABLE = "source_identities"
+_T = table_of(SourceIdentity)
 
 
 def attributes_cell(identity_id: uuid.UUID) -> CellContext:
     return CellContext(TABLE, "attributes_enc", str(identity_id))
+
+
+def record_cell(identity_id: uuid.UUID) -> CellContext:
+    return CellContext(TABLE, "match_record_enc", str(identity_id))
+
+
+@dataclass
+class IdentityRow:
+    """A source identity as held in memory during a batch."""
+
+    id: uuid.UUID
+    source_system: str
+    source_record_id: str
+    user_id: uuid.UUID | None
+    raw: dict[str, Any]
+    record: MatchRecord | None
+    times: dict[str, Any] = field(default_factory=dict)
+    issues: list[dict[str, str]] = field(default_factory=list)
+    link_kind: str = "auto"
+    match_score: float | None = None
+    model_version: int | None = None
+    version: int = 1
+    erased_as_of: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source_system, self.source_record_id)
+
+
+def _columns() -> Select[Any]:
+    return select(
+        SourceIdentity.id,
+        SourceIdentity.source_system,
+        SourceIdentity.source_record_id,
+        SourceIdentity.user_id,
+        SourceIdentity.attributes_enc,
+        SourceIdentity.match_record_enc,
+        SourceIdentity.attribute_times,
+        SourceIdentity.quality_issues,
+        SourceIdentity.link_kind,
+        SourceIdentity.match_score,
+        SourceIdentity.model_version,
+        SourceIdentity.version,
+        SourceIdentity.erased_as_of,
+        SourceIdentity.created_at,
+    )
+
+
+def _rows(session: Session, keyring: Keyring, statement: Select[Any]) -> list[IdentityRow]:
+    out = []
+    for r in session.execute(statement):
+        raw = keyring.decrypt_json(r.attributes_enc, attributes_cell(r.id)) or {}
+        record_json = keyring.decrypt_json(r.match_record_enc, record_cell(r.id))
+        out.append(
+            IdentityRow(
+                id=r.id,
+                source_system=r.source_system,
+                source_record_id=r.source_record_id,
+                user_id=r.user_id,
+                raw=raw,
+                record=MatchRecord.from_json(record_json) if record_json is not None else None,
+                times=dict(r.attribute_times),
+                issues=list(r.quality_issues),
+                link_kind=r.link_kind,
+                match_score=r.match_score,
+                model_version=r.model_version,
+                version=r.version,
+                erased_as_of=r.erased_as_of,
+                created_at=r.created_at,
+            )
+        )
+    return out
+
+
+def load_by_source(
+    session: Session, keyring: Keyring, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], IdentityRow]:
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    statement = _columns().where(
+        tuple_(SourceIdentity.source_system, SourceIdentity.source_record_id).in_(wanted)
+    )
+    return {row.key: row for row in _rows(session, keyring, statement)}
+
+
+def load_by_users(
+    session: Session, keyring: Keyring, user_ids: Iterable[uuid.UUID]
+) -> list[IdentityRow]:
+    wanted = list(set(user_ids))
+    if not wanted:
+        return []
+    return _rows(session, keyring, _columns().where(SourceIdentity.user_id.in_(wanted)))
+
+
+def _values(keyring: Keyring, row: IdentityRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "source_system": row.source_system,
+        "source_record_id": row.source_record_id,
+        "user_id": row.user_id,
+        "attributes_enc": keyring.encrypt_json(row.raw, attributes_cell(row.id))
+        if row.erased_as_of is None
+        else None,
+        "match_record_enc": keyring.encrypt_json(row.record.to_json(), record_cell(row.id))
+        if row.record is not None and row.erased_as_of is None
+        else None,
+        "attribute_times": row.times,
+        "quality_issues": row.issues,
+        "link_kind": row.link_kind,
+        "match_score": row.match_score,
+        "model_version": row.model_version,
+        "version": row.version,
+        "erased_as_of": row.erased_as_of,
+        "erased_at": None if row.erased_as_of is None else datetime.now(UTC),
+    }
+
+
+def insert_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:
+    if rows:
+        session.execute(insert(_T), [_values(keyring, row) for row in rows])
+
+
+def update_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:
+    if not rows:
+        return
+    params = []
+    for row in rows:
+        values = _values(keyring, row)
+        values["row_id"] = values.pop("id")
+        params.append(values)
+    changed: dict[str, Any] = {
+        k: bindparam(k) for k in params[0] if k not in {"row_id", "source_system"}
+    }
+    changed.pop("source_record_id")
+    session.execute(
+        update(_T).where(_T.c.id == bindparam("row_id")).values(**changed, updated_at=func.now()),
+        params,
+    )
+
+
+def approximate_count(session: Session) -> int:
+    """Identities in the store: the planner's estimate when large, an exact count when small."""
+    estimate = session.execute(
+        text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'source_identities'::regclass")
+    ).scalar_one()
+    if estimate is not None and estimate > 100_000:
+        return int(estimate)
+    return int(session.execute(text("SELECT count(*) FROM source_identities")).scalar_one())
+
+
+# --- single-row helpers kept for tools and tests -------------------------------------------
 
 
 def add_source_identity(
@@ -28,22 +191,20 @@ def add_source_identity(
     attributes: dict[str, Any],
     identity_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    identity_id = identity_id or uuid.uuid4()
-    session.add(
-        SourceIdentity(
-            id=identity_id,
-            source_system=source_system,
-            source_record_id=source_record_id,
-            user_id=user_id,
-            attributes_enc=keyring.encrypt_json(attributes, attributes_cell(identity_id)),
-        )
+    row = IdentityRow(
+        id=identity_id or uuid.uuid4(),
+        source_system=source_system,
+        source_record_id=source_record_id,
+        user_id=user_id,
+        raw=attributes,
+        record=None,
     )
-    session.flush()
-    return identity_id
+    insert_rows(session, keyring, [row])
+    return row.id
 
 
 def get_attributes(session: Session, keyring: Keyring, identity_id: uuid.UUID) -> dict[str, Any]:
-    row = session.get(SourceIdentity, identity_id)
-    if row is None:
+    rows = _rows(session, keyring, _columns().where(SourceIdentity.id == identity_id))
+    if not rows:
         raise KeyError(f"no source identity {identity_id}")
-    return dict(keyring.decrypt_json(row.attributes_enc, attributes_cell(identity_id)) or {})
+    return rows[0].raw

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from mds.domain.profile import PII_ATTRIBUTES, Profile
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.models import CanonicalProfile, CanonicalUser
+from mds.store.models import CanonicalProfile, CanonicalUser, table_of
 
 PROFILE_TABLE = "canonical_profiles"
+_USERS = table_of(CanonicalUser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,17 @@ class UserRecord:
     created_at: datetime
     updated_at: datetime
     profile: Profile
+
+
+@dataclass
+class UserRow:
+    """A canonical user's mutable state during a batch."""
+
+    id: uuid.UUID
+    status: str
+    merged_into: uuid.UUID | None
+    version: int
+    created_at: datetime
 
 
 def _cell(user_id: uuid.UUID, attribute: str) -> CellContext:
@@ -45,7 +58,7 @@ def encrypt_profile(keyring: Keyring, user_id: uuid.UUID, profile: Profile) -> d
     return values
 
 
-def decrypt_profile(keyring: Keyring, row: CanonicalProfile) -> Profile:
+def decrypt_profile(keyring: Keyring, row: Any) -> Profile:
     pii = {
         name: keyring.decrypt_json(getattr(row, f"{name}_enc"), _cell(row.user_id, name))
         for name in PII_ATTRIBUTES
@@ -59,11 +72,8 @@ def create_users(
     """Insert users with their profiles: two multi-row statements, whatever the count."""
     if not profiles:
         return
-    session.execute(insert(CanonicalUser), [{"id": uid, "status": "active"} for uid, _ in profiles])
-    session.execute(
-        insert(CanonicalProfile),
-        [{"user_id": uid, **encrypt_profile(keyring, uid, p)} for uid, p in profiles],
-    )
+    session.execute(insert(_USERS), [{"id": uid, "status": "active"} for uid, _ in profiles])
+    upsert_profiles(session, keyring, profiles)
 
 
 def create_user(
@@ -72,6 +82,94 @@ def create_user(
     user_id = user_id or uuid.uuid4()
     create_users(session, keyring, [(user_id, profile)])
     return user_id
+
+
+def insert_users(session: Session, rows: Sequence[UserRow]) -> None:
+    if rows:
+        session.execute(
+            insert(_USERS),
+            [
+                {
+                    "id": r.id,
+                    "status": r.status,
+                    "merged_into": r.merged_into,
+                    "version": r.version,
+                    "created_at": r.created_at,
+                    "updated_at": r.created_at,
+                }
+                for r in rows
+            ],
+        )
+
+
+def update_users(session: Session, rows: Sequence[UserRow]) -> None:
+    if rows:
+        session.execute(
+            update(_USERS)
+            .where(_USERS.c.id == bindparam("row_id"))
+            .values(
+                status=bindparam("status"),
+                merged_into=bindparam("merged_into"),
+                version=bindparam("version"),
+                updated_at=func.now(),
+            ),
+            [
+                {
+                    "row_id": r.id,
+                    "status": r.status,
+                    "merged_into": r.merged_into,
+                    "version": r.version,
+                }
+                for r in rows
+            ],
+        )
+
+
+def load_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRow]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            CanonicalUser.id,
+            CanonicalUser.status,
+            CanonicalUser.merged_into,
+            CanonicalUser.version,
+            CanonicalUser.created_at,
+        ).where(CanonicalUser.id.in_(wanted))
+    )
+    return {r.id: UserRow(r.id, r.status, r.merged_into, r.version, r.created_at) for r in rows}
+
+
+def upsert_profiles(
+    session: Session, keyring: Keyring, profiles: Sequence[tuple[uuid.UUID, Profile]]
+) -> None:
+    if not profiles:
+        return
+    rows = [{"user_id": uid, **encrypt_profile(keyring, uid, p)} for uid, p in profiles]
+    statement = pg_insert(table_of(CanonicalProfile))
+    columns = [c for c in rows[0] if c != "user_id"]
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={
+                **{c: statement.excluded[c] for c in columns},
+                "version": table_of(CanonicalProfile).c.version + 1,
+                "updated_at": func.now(),
+            },
+        ),
+        rows,
+    )
+
+
+def load_profiles(
+    session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Profile]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(CanonicalProfile).where(CanonicalProfile.user_id.in_(wanted)))
+    return {row.user_id: decrypt_profile(keyring, row) for (row,) in rows}
 
 
 def get_user(session: Session, keyring: Keyring, user_id: uuid.UUID) -> UserRecord | None:

@@ -1,0 +1,89 @@
+"""POST /v1/signals: ingest one signal or a batch; each gets its own outcome."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from mds.api.dependencies import get_runtime
+from mds.api.problems import problem
+from mds.bootstrap import Runtime
+from mds.domain.signals import Signal, signal_errors
+from mds.services.resolution.outcomes import SignalOutcome, Status
+
+router = APIRouter(prefix="/v1", tags=["signals"])
+MAX_BATCH = 1_000
+
+
+class OutcomeModel(BaseModel):
+    event_id: str | None
+    source_system: str | None
+    decision: str = Field(description="linked, created, review, duplicate-ignored, rejected, …")
+    user_id: str | None = None
+    score: float | None = None
+    issues: list[dict[str, str]] | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class SignalResults(BaseModel):
+    results: list[OutcomeModel]
+
+
+def _rejected(raw: Any, errors: list[dict[str, str]]) -> SignalOutcome:
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    source = raw.get("source_system") if isinstance(raw, dict) else None
+    return SignalOutcome(
+        str(event_id) if event_id is not None else "",
+        str(source) if source is not None else "",
+        Status.REJECTED,
+        errors=errors,
+    )
+
+
+@router.post(
+    "/signals",
+    response_model=SignalResults,
+    summary="Ingest one signal or a batch",
+    responses={
+        422: {"description": "Malformed request", "content": {"application/problem+json": {}}}
+    },
+)
+def post_signals(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    body: Annotated[
+        Any,
+        Body(
+            description='A signal (DESIGN.md §4), a JSON array of signals, or {"signals": […]}',
+        ),
+    ],
+) -> Any:
+    single = isinstance(body, dict) and "signals" not in body
+    raw_signals = [body] if single else body.get("signals") if isinstance(body, dict) else body
+    if not isinstance(raw_signals, list):
+        return problem(
+            422, "Invalid request", "body must be a signal, an array or {signals: [...]}"
+        )
+    if len(raw_signals) > MAX_BATCH:
+        return problem(413, "Batch too large", f"at most {MAX_BATCH} signals per request")
+
+    parsed: list[tuple[int, Signal]] = []
+    results: list[SignalOutcome | None] = [None] * len(raw_signals)
+    for index, raw in enumerate(raw_signals):
+        try:
+            parsed.append((index, Signal.model_validate(raw)))
+        except ValidationError as exc:
+            results[index] = _rejected(raw, signal_errors(exc))
+    if single and results[0] is not None:
+        errors = results[0].errors
+        fields = ", ".join(e["field"] for e in errors)
+        return problem(422, "Invalid signal", f"invalid field(s): {fields}", errors=errors)
+
+    if parsed:
+        outcomes = runtime.ingest_service().ingest([s for _, s in parsed], actor="api")
+        for (index, _), outcome in zip(parsed, outcomes, strict=True):
+            results[index] = outcome
+    payload = {"results": [r.as_dict() for r in results if r is not None]}
+    return JSONResponse(payload)

@@ -1,0 +1,354 @@
+"""The ingest use case: resolve a batch of signals in one transaction, set-based.
+
+Order of work inside the transaction:
+1. advisory locks on every blocking-key hash of the batch (sorted), so concurrent workers that
+   see the same person serialize here instead of both creating a user;
+2. the inbox insert (duplicates drop out), then every read the batch needs, in a few queries;
+3. resolution in memory, signal by signal, in `occurred_at` order;
+4. survivorship, then every write, each one statement for the whole batch; the audit append
+   goes last because it locks the chain head until commit.
+Deadlocks and serialization failures roll the batch back and retry it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from mds.domain.audit import AuditEntry
+from mds.domain.normalization import NormalizedRecord
+from mds.domain.signals import Signal
+from mds.matching.record import MatchRecord, match_record
+from mds.security.keyring import Keyring
+from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.keys import (
+    hashed_blocking_keys,
+    hashed_tf_keys,
+    source_lock_key,
+    tf_key,
+)
+from mds.services.resolution.outcomes import SignalOutcome, Status
+from mds.services.resolution.resolver import Resolver, TermFrequency, normalize_raw
+from mds.services.resolution.survival import SurvivalResult, survive_users
+from mds.services.resolution.workspace import Workspace
+from mds.store import audit, inbox, lineage, locks, match_keys, merges, outbox, review
+from mds.store import source_identities as identities
+from mds.store import users as user_store
+from mds.store.inbox import InboxEntry
+from mds.store.match_keys import HashedKey
+from mds.store.review import ReviewItem
+
+log = structlog.get_logger(__name__)
+# Term frequencies are relative to at least this many identities: in a near-empty store every
+# name would look common and exact name agreement would count for nothing.
+MIN_TF_POPULATION = 1_000
+RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+MAX_ATTEMPTS = 5
+
+
+def payload_digest(signal: Signal) -> bytes:
+    return hashlib.sha256(signal.model_dump_json().encode()).digest()
+
+
+@dataclass
+class IngestService:
+    sessions: Callable[[], Session]
+    keyring: Keyring
+    config: ResolutionConfig
+
+    def ingest(self, signals: Sequence[Signal], actor: str = "ingest") -> list[SignalOutcome]:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self.sessions() as session, session.begin():
+                    return self._ingest(session, signals, actor)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in RETRYABLE or attempt == MAX_ATTEMPTS:
+                    raise
+                log.warning("ingest.retry", attempt=attempt, sqlstate=code)
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    def _ingest(
+        self, session: Session, signals: Sequence[Signal], actor: str
+    ) -> list[SignalOutcome]:
+        if not signals:
+            return []
+        ws = Workspace(now=self.config.clock())
+        today = ws.now.date()
+        alone = [
+            _record_of(normalize_raw(s.attributes.present(), self.config, today)) for s in signals
+        ]
+        signal_keys = [hashed_blocking_keys(r, self.keyring) for r in alone]
+        lock_digests = [h for keys in signal_keys for _, h in keys]
+        lock_digests += [
+            source_lock_key(s.source_system, s.source_record_id, self.keyring) for s in signals
+        ]
+        locks.lock_hashes(session, lock_digests)
+
+        accepted = inbox.accept(
+            session,
+            [
+                InboxEntry(
+                    s.source_system,
+                    s.event_id,
+                    s.source_record_id,
+                    str(s.event_type),
+                    payload_digest(s),
+                    s.occurred_at,
+                )
+                for s in signals
+            ],
+        )
+        outcomes: dict[int, SignalOutcome] = {}
+        fresh: list[int] = []
+        seen: set[tuple[str, str]] = set()
+        for index, s in enumerate(signals):
+            key = (s.source_system, s.event_id)
+            if key in accepted and key not in seen:
+                fresh.append(index)
+                seen.add(key)
+        batch = _Batch(self, session, ws, signals, fresh, signal_keys, accepted, outcomes, actor)
+        batch.answer_duplicates()
+        if fresh:
+            batch.resolve()
+        return [
+            _with_survivor(ws, outcomes[i]) if i in outcomes else _duplicate(signals[i])
+            for i in range(len(signals))
+        ]
+
+
+@dataclass
+class _Batch:
+    """One batch's transaction: what was asked, what was accepted, what was decided."""
+
+    service: IngestService
+    session: Session
+    ws: Workspace
+    signals: Sequence[Signal]
+    fresh: list[int]
+    signal_keys: list[list[HashedKey]]
+    accepted: dict[tuple[str, str], int]
+    outcomes: dict[int, SignalOutcome]
+    actor: str
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.service.keyring
+
+    @property
+    def config(self) -> ResolutionConfig:
+        return self.service.config
+
+    def answer_duplicates(self) -> None:
+        fresh = set(self.fresh)
+        duplicates = [i for i in range(len(self.signals)) if i not in fresh]
+        keys = [(self.signals[i].source_system, self.signals[i].event_id) for i in duplicates]
+        prior = inbox.prior_outcomes(self.session, keys)
+        for i, key in zip(duplicates, keys, strict=True):
+            before = prior.get(key)
+            self.outcomes[i] = SignalOutcome(
+                key[1],
+                key[0],
+                Status.DUPLICATE,
+                before.user_id if before else None,
+                before.score if before else None,
+            )
+
+    def resolve(self) -> None:
+        self._load()
+        resolver = Resolver(self.ws, self.keyring, self.config, self._term_frequency(), self.actor)
+        for i in sorted(self.fresh, key=lambda i: (self.signals[i].occurred_at, i)):
+            s = self.signals[i]
+            self.outcomes[i] = resolver.resolve(s, self.accepted[(s.source_system, s.event_id)])
+        ws = self.ws
+        current = lineage.current(self.session, [u for u in ws.resurvive if u not in ws.new_users])
+        survived = survive_users(ws, self.keyring, self.config, current, self.actor)
+        self._persist(survived)
+
+    def _load(self) -> None:
+        """Everything the batch may read: a fixed number of queries, whatever its size."""
+        session, keyring, ws = self.session, self.keyring, self.ws
+        existing = identities.load_by_source(
+            session, keyring, [self.signals[i].key for i in self.fresh]
+        )
+        wanted = [k for i in self.fresh for k in self.signal_keys[i]]
+        for row in existing.values():
+            if row.record is not None:
+                wanted += hashed_blocking_keys(row.record, keyring)
+        found = match_keys.candidates(session, wanted)
+        user_ids = {user for *_, user in found}
+        user_ids |= {r.user_id for r in existing.values() if r.user_id is not None}
+        for row in existing.values():
+            ws.add_identity(row)
+        for row in identities.load_by_users(session, keyring, user_ids):
+            ws.add_identity(row)
+        for user in user_store.load_users(session, user_ids).values():
+            ws.add_user(user)
+        for key_type, key_hash, identity_id, _user in found:
+            ws.index_key((key_type, key_hash), identity_id)
+
+    def _term_frequency(self) -> TermFrequency:
+        keyring, ws = self.keyring, self.ws
+        records = [r.record for r in ws.identities.values() if r.record is not None]
+        today = ws.now.date()
+        records += [
+            match_record(normalize_raw(self.signals[i].attributes.present(), self.config, today))
+            for i in self.fresh
+        ]
+        counts = match_keys.term_counts(
+            self.session, [k for r in records for k in hashed_tf_keys(r, keyring)]
+        )
+        population = max(identities.approximate_count(self.session), MIN_TF_POPULATION)
+
+        def frequency(field: str, value: str) -> float | None:
+            key = tf_key(field, value, keyring)
+            total = counts.get(key, 0) + ws.tf_batch.get(key, 0)
+            return total / population if total else None
+
+        return frequency
+
+    def _persist(self, survived: SurvivalResult) -> None:
+        session, keyring, ws = self.session, self.keyring, self.ws
+        user_store.insert_users(session, [ws.users[u] for u in sorted(ws.new_users)])
+        identities.insert_rows(
+            session, keyring, [ws.identities[i] for i in sorted(ws.new_identities)]
+        )
+        identities.update_rows(
+            session,
+            keyring,
+            [ws.identities[i] for i in sorted(ws.dirty_identities - ws.new_identities)],
+        )
+        user_store.update_users(
+            session, [ws.users[u] for u in sorted(ws.dirty_users - ws.new_users)]
+        )
+        user_store.upsert_profiles(session, keyring, survived.profiles)
+        self._persist_keys()
+        merges.record(session, keyring, ws.merges)
+        lineage.replace(session, survived.superseded, survived.lineage)
+        items = self._review_items()
+        review.propose(session, items)
+        entries = self._record_outcomes()
+        outbox.add_events(session, keyring, survived.events)
+        entries += [
+            AuditEntry(
+                self.actor,
+                "user.merge",
+                "user",
+                str(m.survivor_id),
+                {"merged_id": str(m.merged_id), "reason": m.reason},
+            )
+            for m in ws.merges
+        ]
+        entries += [
+            AuditEntry(
+                self.actor,
+                "duplicate.proposed",
+                "user",
+                str(item.user_a),
+                {"other_user": str(item.user_b), "score": item.score, "risk": item.risk},
+            )
+            for item in items
+        ]
+        audit.append(session, entries + survived.audit)
+
+    def _persist_keys(self) -> None:
+        ws, keyring = self.ws, self.keyring
+        keyed = []
+        for identity_id in sorted((ws.new_identities | ws.dirty_identities) - ws.erased_identities):
+            row = ws.identities[identity_id]
+            if row.record is None or row.user_id is None:
+                continue
+            keys = hashed_blocking_keys(row.record, keyring) + hashed_tf_keys(row.record, keyring)
+            keyed.append((row.id, ws.survivor(row.user_id), keys))
+        match_keys.replace_keys(self.session, keyed)
+        match_keys.delete_keys(self.session, sorted(ws.erased_identities))
+        for merge in ws.merges:
+            match_keys.repoint(self.session, [merge.merged_id], ws.survivor(merge.survivor_id))
+
+    def _review_items(self) -> list[ReviewItem]:
+        ws = self.ws
+        version = self.config.parameters.version or None
+        items = []
+        for pending in ws.reviews:
+            a, b = ws.survivor(pending.user_a), ws.survivor(pending.user_b)
+            if a == b:
+                continue
+            items.append(
+                ReviewItem(
+                    a,
+                    b,
+                    ws.users[a].version,
+                    ws.users[b].version,
+                    pending.probability,
+                    pending.explanation,
+                    version,
+                    str(pending.risk),
+                )
+            )
+        return items
+
+    def _record_outcomes(self) -> list[AuditEntry]:
+        rows, entries = [], []
+        for i in self.fresh:
+            s = self.signals[i]
+            outcome = _with_survivor(self.ws, self.outcomes[i])
+            identity = self.ws.by_source.get(s.key)
+            rows.append(
+                {
+                    "signal_id": self.accepted[(s.source_system, s.event_id)],
+                    "outcome": str(outcome.status),
+                    "user_id": outcome.user_id,
+                    "source_identity_id": identity.id if identity else None,
+                    "score": outcome.score,
+                    "issues": outcome.issues,
+                }
+            )
+            entries.append(
+                AuditEntry(
+                    self.actor,
+                    "signal.resolved",
+                    "source_identity",
+                    f"{s.source_system}/{s.source_record_id}",
+                    {
+                        "event_id": s.event_id,
+                        "event_type": str(s.event_type),
+                        "decision": str(outcome.status),
+                        "user_id": str(outcome.user_id) if outcome.user_id else None,
+                        "score": outcome.score,
+                        "model_version": self.config.parameters.version,
+                    },
+                )
+            )
+        inbox.record_outcomes(self.session, rows)
+        return entries
+
+
+def _record_of(normalized: NormalizedRecord) -> MatchRecord:
+    return match_record(normalized)
+
+
+def _with_survivor(ws: Workspace, outcome: SignalOutcome) -> SignalOutcome:
+    if outcome.user_id is None:
+        return outcome
+    survivor = ws.survivor(outcome.user_id)
+    if survivor == outcome.user_id:
+        return outcome
+    return SignalOutcome(
+        outcome.event_id,
+        outcome.source_system,
+        outcome.status,
+        survivor,
+        outcome.score,
+        outcome.issues,
+    )
+
+
+def _duplicate(signal: Signal) -> SignalOutcome:
+    return SignalOutcome(signal.event_id, signal.source_system, Status.DUPLICATE)

@@ -1,0 +1,1 @@
+"""Resolving signals to canonical users: prepare → lock → load → resolve → survive → persist."""

@@ -1,0 +1,36 @@
+"""What resolution needs to know besides the data: model, thresholds, rules, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mds.config import Settings
+from mds.domain.survivorship import SurvivorshipRules
+from mds.matching.decision import Thresholds
+from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ResolutionConfig:
+    parameters: ModelParameters = DEFAULT_PARAMETERS
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    rules: SurvivorshipRules = field(default_factory=SurvivorshipRules)
+    default_region: str | None = None
+    clock: Callable[[], datetime] = _utcnow
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, parameters: ModelParameters = DEFAULT_PARAMETERS
+    ) -> ResolutionConfig:
+        return cls(
+            parameters=parameters,
+            thresholds=Thresholds(link=settings.link_threshold, review=settings.review_threshold),
+            rules=SurvivorshipRules(trust_order=settings.source_trust_order),
+            default_region=settings.default_region,
+        )

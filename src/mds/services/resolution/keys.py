@@ -1,0 +1,32 @@
+"""Blocking and term-frequency keys of a record, as blind-index hashes."""
+
+from __future__ import annotations
+
+from mds.matching.blocking import blocking_keys
+from mds.matching.record import MatchRecord
+from mds.security.keyring import Keyring
+from mds.store.match_keys import HashedKey
+
+TF_KEY_TYPES = {"given_name": "tf_given", "family_name": "tf_family"}
+
+
+def hashed_blocking_keys(record: MatchRecord, keyring: Keyring) -> list[HashedKey]:
+    return [(kind, keyring.blind_index(kind, value)) for kind, value in blocking_keys(record)]
+
+
+def hashed_tf_keys(record: MatchRecord, keyring: Keyring) -> list[HashedKey]:
+    keys = []
+    if record.given:
+        keys.append(tf_key("given_name", record.given, keyring))
+    if record.family:
+        keys.append(tf_key("family_name", record.family, keyring))
+    return keys
+
+
+def tf_key(field: str, value: str, keyring: Keyring) -> HashedKey:
+    kind = TF_KEY_TYPES[field]
+    return (kind, keyring.blind_index(kind, value))
+
+
+def source_lock_key(source_system: str, source_record_id: str, keyring: Keyring) -> bytes:
+    return keyring.blind_index("source_record", f"{source_system}\x1f{source_record_id}")

@@ -1,0 +1,224 @@
+"""Resolving one signal inside the batch workspace: update the identity, match, decide, apply."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from mds.domain.normalization import NormalizedRecord, normalize_attributes
+from mds.domain.signals import EventType, Signal
+from mds.matching.conflicts import conflicts
+from mds.matching.decision import Candidate, Decision, Outcome, decide
+from mds.matching.record import match_record
+from mds.matching.scoring import score_pair
+from mds.security.keyring import Keyring
+from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
+from mds.services.resolution.outcomes import SignalOutcome, Status
+from mds.services.resolution.workspace import PendingReview, Workspace
+from mds.store.merges import MergeRecord
+from mds.store.source_identities import IdentityRow
+
+TermFrequency = Callable[[str, str], float | None]
+
+
+def normalize_raw(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
+    return normalize_attributes(raw, default_region=config.default_region, today=today)
+
+
+@dataclass
+class Resolver:
+    ws: Workspace
+    keyring: Keyring
+    config: ResolutionConfig
+    tf: TermFrequency
+    actor: str
+
+    @property
+    def today(self) -> date:
+        return self.ws.now.date()
+
+    def resolve(self, signal: Signal, signal_id: int) -> SignalOutcome:
+        row = self.ws.by_source.get(signal.key)
+        if signal.event_type is EventType.DELETE_REQUEST:
+            return self._erase(signal, signal_id, row)
+        if row is not None and row.erased_as_of is not None:
+            if signal.occurred_at <= row.erased_as_of:
+                return SignalOutcome(signal.event_id, signal.source_system, Status.IGNORED)
+            row.erased_as_of = None  # the record comes back after its erasure: a new life
+            self.ws.erased_identities.discard(row.id)
+        if row is None:
+            row = IdentityRow(
+                uuid.uuid4(), signal.source_system, signal.source_record_id, None, {}, None
+            )
+            self.ws.add_identity(row)
+            self.ws.new_identities.add(row.id)
+
+        present = signal.attributes.present()
+        changed = self._apply(row, present, signal.occurred_at, signal_id)
+        normalized = normalize_raw(row.raw, self.config, self.today)
+        self.ws.normalized[row.id] = normalized
+        row.record = match_record(normalized)
+        row.issues = [issue.as_dict() for issue in normalized.issues]
+        signal_issues = [i for i in row.issues if i["attribute"] in present]
+        self.ws.touch_identity(row)
+
+        keys = hashed_blocking_keys(row.record, self.keyring)
+        if row.user_id is not None and not changed:
+            return self._outcome(signal, Status.LINKED, row.user_id, None, signal_issues)
+
+        decision = self._decide(row, keys)
+        status, user_id, score = self._apply_decision(row, decision)
+        for key in keys:
+            self.ws.index_key(key, row.id)
+        if row.id in self.ws.new_identities:
+            for tf_key in hashed_tf_keys(row.record, self.keyring):
+                self.ws.tf_batch[tf_key] += 1
+        return self._outcome(signal, status, user_id, score, signal_issues)
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _apply(
+        self, row: IdentityRow, present: dict[str, Any], occurred_at: datetime, signal_id: int
+    ) -> bool:
+        """Take each attribute unless the identity holds a newer value; True if anything moved."""
+        changed = False
+        for attribute, value in present.items():
+            held = row.times.get(attribute)
+            if held is not None and datetime.fromisoformat(held["at"]) > occurred_at:
+                continue  # a late signal never overwrites a newer value
+            if row.raw.get(attribute) != value:
+                changed = True
+            row.raw[attribute] = value
+            row.times[attribute] = {"at": occurred_at.isoformat(), "signal": signal_id}
+        return changed or row.user_id is None
+
+    def _decide(self, row: IdentityRow, keys: list[tuple[str, bytes]]) -> Decision[uuid.UUID]:
+        assert row.record is not None
+        own = self.ws.survivor(row.user_id) if row.user_id is not None else None
+        candidates = []
+        for user_id in sorted(self.ws.candidate_users(keys, exclude=own)):
+            held = [m.record for m in self.ws.member_rows(user_id) if m.record is not None]
+            if not held:
+                continue
+            best = max(
+                (score_pair(row.record, other, self.config.parameters, self.tf) for other in held),
+                key=lambda s: s.match_weight,
+            )
+            candidates.append(Candidate(user_id, best, conflicts(row.record, held)))
+        return decide(candidates, self.config.thresholds)
+
+    def _apply_decision(
+        self, row: IdentityRow, decision: Decision[uuid.UUID]
+    ) -> tuple[Status, uuid.UUID, float | None]:
+        score = decision.score.probability if decision.score is not None else None
+        version = self.config.parameters.version
+        existing = self.ws.survivor(row.user_id) if row.user_id is not None else None
+
+        if decision.outcome is Outcome.LINK:
+            assert decision.user is not None
+            target = decision.user
+            if existing is None:
+                self.ws.attach(row, target)
+                row.link_kind, row.match_score, row.model_version = "auto", score, version
+            else:
+                target = self.merge(existing, target, "signal links both users", score)
+            for other in decision.merge:
+                target = self.merge(target, other, "signal links both users", score)
+            self._queue_reviews(target, decision)
+            return Status.LINKED, target, score
+
+        if existing is None:
+            user = self.ws.create_user()
+            self.ws.attach(row, user.id)
+            row.link_kind, row.match_score, row.model_version = "auto", None, version
+            existing = user.id
+            status = Status.REVIEW if decision.outcome is Outcome.REVIEW else Status.CREATED
+        else:
+            self.ws.touch_user(existing)
+            status = Status.REVIEW if decision.outcome is Outcome.REVIEW else Status.LINKED
+        self._queue_reviews(existing, decision)
+        return status, existing, score
+
+    def _queue_reviews(self, user_id: uuid.UUID, decision: Decision[uuid.UUID]) -> None:
+        for proposal in decision.review:
+            explanation = proposal.score.explanation(self.config.parameters.version)
+            explanation["reasons"] = list(proposal.reasons)
+            self.ws.reviews.append(
+                PendingReview(
+                    user_id, proposal.user, proposal.score.probability, explanation, proposal.risk
+                )
+            )
+
+    def merge(self, a: uuid.UUID, b: uuid.UUID, reason: str, score: float | None) -> uuid.UUID:
+        """Merge two users; the older one survives (stable whatever the arrival order)."""
+        a, b = self.ws.survivor(a), self.ws.survivor(b)
+        if a == b:
+            return a
+        ua, ub = self.ws.users[a], self.ws.users[b]
+        survivor, merged = (
+            (ua, ub) if (ua.created_at, str(ua.id)) <= (ub.created_at, str(ub.id)) else (ub, ua)
+        )
+        snapshot = {
+            side: {
+                "user_id": str(user.id),
+                "version": user.version,
+                "identities": [
+                    {
+                        "id": str(m.id),
+                        "link_kind": m.link_kind,
+                        "match_score": m.match_score,
+                        "model_version": m.model_version,
+                    }
+                    for m in self.ws.member_rows(user.id)
+                ],
+            }
+            for side, user in (("survivor", survivor), ("merged", merged))
+        }
+        for member in self.ws.member_rows(merged.id):
+            self.ws.attach(member, survivor.id)
+        merged.status, merged.merged_into = "merged", survivor.id
+        self.ws.merged_away[merged.id] = survivor.id
+        self.ws.touch_user(merged.id)
+        self.ws.touch_user(survivor.id)
+        self.ws.merges.append(
+            MergeRecord(
+                uuid.uuid4(),
+                "merge",
+                survivor.id,
+                merged.id,
+                {**snapshot, "score": score},
+                self.actor,
+                reason,
+            )
+        )
+        return survivor.id
+
+    def _erase(self, signal: Signal, signal_id: int, row: IdentityRow | None) -> SignalOutcome:
+        if row is None:
+            # Remember the erasure so that older signals for this record stay ignored.
+            row = IdentityRow(
+                uuid.uuid4(), signal.source_system, signal.source_record_id, None, {}, None
+            )
+            self.ws.add_identity(row)
+            self.ws.new_identities.add(row.id)
+        user_id = self.ws.survivor(row.user_id) if row.user_id is not None else None
+        self.ws.detach(row)
+        row.raw, row.record, row.issues, row.times = {}, None, [], {}
+        row.erased_as_of = max(signal.occurred_at, row.erased_as_of or signal.occurred_at)
+        self.ws.erased_identities.add(row.id)
+        self.ws.normalized.pop(row.id, None)
+        return self._outcome(signal, Status.ERASED, user_id, None, [])
+
+    def _outcome(
+        self,
+        signal: Signal,
+        status: Status,
+        user_id: uuid.UUID | None,
+        score: float | None,
+        issues: list[dict[str, str]],
+    ) -> SignalOutcome:
+        return SignalOutcome(signal.event_id, signal.source_system, status, user_id, score, issues)

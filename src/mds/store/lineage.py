@@ -1,0 +1,89 @@
+"""Attribute lineage: which source identity and signal supplied each golden value, and why."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from mds.store.models import AttributeLineage, table_of
+
+_T = table_of(AttributeLineage)
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEntry:
+    user_id: uuid.UUID
+    attribute: str
+    source_identity_id: uuid.UUID | None
+    signal_id: int | None
+    value_digest: bytes | None
+    rule: str
+    observed_at: datetime | None
+
+
+def current(
+    session: Session, user_ids: Iterable[uuid.UUID]
+) -> dict[tuple[uuid.UUID, str], tuple[int, LineageEntry]]:
+    wanted = list(set(user_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            AttributeLineage.id,
+            AttributeLineage.user_id,
+            AttributeLineage.attribute,
+            AttributeLineage.source_identity_id,
+            AttributeLineage.signal_id,
+            AttributeLineage.value_digest,
+            AttributeLineage.rule,
+            AttributeLineage.observed_at,
+        ).where(AttributeLineage.user_id.in_(wanted), AttributeLineage.is_current)
+    )
+    return {
+        (r.user_id, r.attribute): (
+            r.id,
+            LineageEntry(
+                r.user_id,
+                r.attribute,
+                r.source_identity_id,
+                r.signal_id,
+                bytes(r.value_digest) if r.value_digest is not None else None,
+                r.rule,
+                r.observed_at,
+            ),
+        )
+        for r in rows
+    }
+
+
+def replace(
+    session: Session, superseded_ids: Sequence[int], entries: Sequence[LineageEntry]
+) -> None:
+    """Mark the old rows superseded (kept), then insert the new current ones."""
+    if superseded_ids:
+        session.execute(
+            update(_T)
+            .where(_T.c.id.in_(list(superseded_ids)))
+            .values(is_current=False, superseded_at=func.now())
+        )
+    if entries:
+        session.execute(
+            insert(_T),
+            [
+                {
+                    "user_id": e.user_id,
+                    "attribute": e.attribute,
+                    "source_identity_id": e.source_identity_id,
+                    "signal_id": e.signal_id,
+                    "value_digest": e.value_digest,
+                    "rule": e.rule,
+                    "observed_at": e.observed_at,
+                }
+                for e in entries
+            ],
+        )

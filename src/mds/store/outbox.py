@@ -1,0 +1,64 @@
+"""The transactional outbox: one row per user event, written in the change's transaction.
+
+Rows follow the Debezium Outbox Event Router layout (id, aggregatetype, aggregateid, type,
+payload). The golden record inside an event is PII, so at rest it is a ciphertext
+(`profile_enc`, bound to the event id); `render` gives the event as consumers receive it.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from mds.domain.events import UserEvent
+from mds.security.envelope import CellContext
+from mds.security.keyring import Keyring
+from mds.store.models import Outbox
+
+AGGREGATE_TYPE = "user"
+
+
+def _cell(event_id: uuid.UUID | str) -> CellContext:
+    return CellContext("outbox", "payload.profile", str(event_id))
+
+
+def add_events(session: Session, keyring: Keyring, events: Sequence[UserEvent]) -> None:
+    if not events:
+        return
+    rows = []
+    for event in events:
+        sealed = keyring.encrypt_json(event.profile, _cell(event.id))
+        assert sealed is not None
+        rows.append(
+            {
+                "id": event.id,
+                "aggregatetype": AGGREGATE_TYPE,
+                "aggregateid": str(event.user_id),
+                "type": str(event.type),
+                "payload": {
+                    "event_id": str(event.id),
+                    "type": str(event.type),
+                    "user_id": str(event.user_id),
+                    "version": event.version,
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "changed": list(event.changed),
+                    **event.related,
+                    "profile_enc": base64.b64encode(sealed).decode(),
+                },
+                "headers": {"id": str(event.id), "type": str(event.type)},
+            }
+        )
+    session.execute(insert(Outbox), rows)
+
+
+def render(payload: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
+    """The event as published: the profile decrypted in place of its ciphertext."""
+    event = {k: v for k, v in payload.items() if k != "profile_enc"}
+    sealed = base64.b64decode(payload["profile_enc"])
+    event["profile"] = keyring.decrypt_json(sealed, _cell(payload["event_id"]))
+    return event
