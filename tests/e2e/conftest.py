@@ -7,16 +7,31 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from mds.api.app import create_app
-from mds.bootstrap import build_runtime
+from mds.bootstrap import Runtime
 from mds.config import Settings, load_settings
+from mds.security.keyring import Keyring
+from mds.security.providers import LocalKeyFileProvider
 
 
 @pytest.fixture
-def client(test_settings: Settings, engine: object) -> Iterator[TestClient]:
-    """The real app on the worker's database (already at head via `engine`)."""
-    with TestClient(create_app(lambda: build_runtime(test_settings))) as test_client:
+def client(
+    test_settings: Settings,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    key_provider: LocalKeyFileProvider,
+    keyring: Keyring,
+) -> Iterator[TestClient]:
+    """The real app on the worker's database; its writes go to the test's rolled-back
+    transaction (requests are sequential, so sharing the connection is safe)."""
+
+    def runtime() -> Runtime:
+        return Runtime(test_settings, engine, sessions, key_provider, keyring)
+
+    with TestClient(create_app(runtime)) as test_client:
         yield test_client
 
 

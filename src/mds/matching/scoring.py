@@ -71,7 +71,7 @@ def _contributions(
                 # Splink-style: the exact level's u becomes the value's own frequency, bounded
                 # so a value seen once cannot outweigh an email match.
                 u_exact = params.u[field]["exact"]
-                bounded = min(max(frequency, u_exact / 16), 1.0)
+                bounded = min(max(frequency, u_exact / 4), 1.0)
                 weight = math.log2(params.m[field]["exact"] / bounded)
                 adjusted = True
         out.append(FieldContribution(field, level, weight, adjusted))

@@ -61,6 +61,11 @@ class IngestService:
     sessions: Callable[[], Session]
     keyring: Keyring
     config: ResolutionConfig
+    # Test seams: the concurrency tests force two batches to interleave after their reads, and
+    # run a control without the advisory locks to show that the locks are what prevents
+    # duplicate users. Production code never sets them.
+    after_load: Callable[[], None] | None = None
+    advisory_locks: bool = True
 
     def ingest(self, signals: Sequence[Signal], actor: str = "ingest") -> list[SignalOutcome]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -90,7 +95,8 @@ class IngestService:
         lock_digests += [
             source_lock_key(s.source_system, s.source_record_id, self.keyring) for s in signals
         ]
-        locks.lock_hashes(session, lock_digests)
+        if self.advisory_locks:
+            locks.lock_hashes(session, lock_digests)
 
         accepted = inbox.accept(
             session,
@@ -163,6 +169,8 @@ class _Batch:
 
     def resolve(self) -> None:
         self._load()
+        if self.service.after_load is not None:
+            self.service.after_load()
         resolver = Resolver(self.ws, self.keyring, self.config, self._term_frequency(), self.actor)
         for i in sorted(self.fresh, key=lambda i: (self.signals[i].occurred_at, i)):
             s = self.signals[i]

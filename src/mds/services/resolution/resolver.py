@@ -11,9 +11,9 @@ from typing import Any
 from mds.domain.normalization import NormalizedRecord, normalize_attributes
 from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
-from mds.matching.decision import Candidate, Decision, Outcome, decide
+from mds.matching.decision import Candidate, Decision, Outcome, Risk, decide
 from mds.matching.record import match_record
-from mds.matching.scoring import score_pair
+from mds.matching.scoring import PairScore, score_pair
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
@@ -125,9 +125,9 @@ class Resolver:
                 self.ws.attach(row, target)
                 row.link_kind, row.match_score, row.model_version = "auto", score, version
             else:
-                target = self.merge(existing, target, "signal links both users", score)
+                target = self._merge_or_queue(existing, target, decision.score, score)
             for other in decision.merge:
-                target = self.merge(target, other, "signal links both users", score)
+                target = self._merge_or_queue(target, other, decision.score, score)
             self._queue_reviews(target, decision)
             return Status.LINKED, target, score
 
@@ -152,6 +152,24 @@ class Resolver:
                     user_id, proposal.user, proposal.score.probability, explanation, proposal.risk
                 )
             )
+
+    def _merge_or_queue(
+        self, a: uuid.UUID, b: uuid.UUID, pair: PairScore | None, score: float | None
+    ) -> uuid.UUID:
+        """Merge two users the signal links, unless their own records conflict (then review)."""
+        a, b = self.ws.survivor(a), self.ws.survivor(b)
+        held_a = [m.record for m in self.ws.member_rows(a) if m.record is not None]
+        held_b = [m.record for m in self.ws.member_rows(b) if m.record is not None]
+        found = tuple(dict.fromkeys(c for record in held_a for c in conflicts(record, held_b)))
+        if not found:
+            return self.merge(a, b, "signal links both users", score)
+        if pair is not None:
+            explanation = pair.explanation(self.config.parameters.version)
+            explanation["reasons"] = list(found)
+            self.ws.reviews.append(
+                PendingReview(a, b, pair.probability, explanation, str(Risk.HIGH))
+            )
+        return a
 
     def merge(self, a: uuid.UUID, b: uuid.UUID, reason: str, score: float | None) -> uuid.UUID:
         """Merge two users; the older one survives (stable whatever the arrival order)."""

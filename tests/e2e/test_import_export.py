@@ -1,0 +1,109 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+MDS = [sys.executable, "-m", "mds"]
+
+
+def run(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MDS, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def _signal(n: int, **attributes: object) -> str:
+    return json.dumps(
+        {
+            "event_id": f"file-{n}",
+            "source_system": "crm",
+            "source_record_id": f"C-{n}",
+            "event_type": "crm_import",
+            "occurred_at": "2026-11-01T10:00:00Z",
+            "attributes": attributes,
+        }
+    )
+
+
+def test_import_reports_bad_lines_by_number_and_imports_the_rest(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    lines = [
+        _signal(1, given_name="Ana", family_name="García", email="ana@example.com"),
+        "{not json",
+        _signal(3, given_name="Ana", family_name="Garcia", email="ana@example.com"),
+        json.dumps({"event_id": "x", "source_system": "crm"}),
+        _signal(5, given_name="Luis", family_name="Pérez", date_of_birth="1990-13-01"),
+    ]
+    path = tmp_path / "signals.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = run(cli_env, "import", str(path))
+    assert result.returncode == 1
+    assert "line 2: rejected: line: invalid JSON" in result.stderr
+    assert "line 4: rejected: source_record_id" in result.stderr
+    assert "imported 3 signal(s)" in result.stderr
+
+    again = run(cli_env, "import", str(path))
+    assert "duplicate-ignored 3" in again.stderr
+
+    identities = [json.loads(x) for x in run(cli_env, "export", "identities").stdout.splitlines()]
+    assert {i["source_record_id"] for i in identities} == {"C-1", "C-3", "C-5"}
+    by_record = {i["source_record_id"]: i["user_id"] for i in identities}
+    assert by_record["C-1"] == by_record["C-3"] != by_record["C-5"]
+
+    users = [json.loads(x) for x in run(cli_env, "export", "users").stdout.splitlines()]
+    assert len(users) == 2
+    luis = next(u for u in users if u["given_name"] == "Luis")
+    assert luis["date_of_birth"] is None
+
+    issues = [json.loads(x) for x in run(cli_env, "export", "issues").stdout.splitlines()]
+    assert issues == [
+        {
+            "source_system": "crm",
+            "source_record_id": "C-5",
+            "user_id": luis["user_id"],
+            "issues": [
+                {
+                    "attribute": "date_of_birth",
+                    "code": "invalid_date",
+                    "message": "month 13 is out of range",
+                }
+            ],
+        }
+    ]
+
+
+def test_csv_import_with_a_column_mapping_and_duplicates_export(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text(
+        "id,first,last,email,dob,phone,address_postal_code\n"
+        "A1,Eva,García,eva@example.com,1990-04-01,+34612345678,28013\n"
+        "A2,Ana,García,ana2@example.com,1990-04-01,+34612345678,28013\n"
+    )
+    result = run(
+        cli_env, "import", str(path), "--format", "csv", "--source", "crm",
+        "--map", "id=source_record_id", "--map", "first=given_name", "--map", "last=family_name",
+        "--map", "dob=date_of_birth",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "created 1" in result.stderr and "review 1" in result.stderr
+    items = [json.loads(x) for x in run(cli_env, "export", "duplicates").stdout.splitlines()]
+    assert len(items) == 1
+    assert set(items[0]) == {"id", "user_a", "user_b", "score", "risk", "status"}
+    assert items[0]["status"] == "open"
+
+
+def test_import_from_stdin(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "import", "-", stdin=_signal(9, given_name="Io") + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "created 1" in result.stderr

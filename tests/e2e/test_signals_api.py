@@ -1,0 +1,54 @@
+from fastapi.testclient import TestClient
+
+SIGNAL = {
+    "event_id": "api-1",
+    "source_system": "signup",
+    "source_record_id": "U-1",
+    "event_type": "signup",
+    "occurred_at": "2026-11-02T10:00:00Z",
+    "attributes": {"given_name": "Ana", "family_name": "García", "email": "ana.api@example.com"},
+}
+
+
+def test_one_signal_gets_its_outcome(client: TestClient) -> None:
+    response = client.post("/v1/signals", json=SIGNAL)
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert result["decision"] == "created"
+    assert result["user_id"]
+    again = client.post("/v1/signals", json=SIGNAL).json()["results"][0]
+    assert again["decision"] == "duplicate-ignored"
+    assert again["user_id"] == result["user_id"]
+
+
+def test_a_batch_reports_each_signal_and_keeps_the_good_ones(client: TestClient) -> None:
+    good = {**SIGNAL, "event_id": "api-2", "source_record_id": "U-2"}
+    linked = {
+        **SIGNAL,
+        "event_id": "api-3",
+        "source_system": "crm",
+        "source_record_id": "C-7",
+        "event_type": "crm_import",
+    }
+    bad = {**SIGNAL, "event_id": "api-4", "attributes": {"nickname": "Annie"}}
+    response = client.post("/v1/signals", json={"signals": [good, bad, linked]})
+    assert response.status_code == 200
+    created, rejected, link = response.json()["results"]
+    assert created["decision"] == "created"
+    assert rejected["decision"] == "rejected"
+    assert rejected["errors"][0]["field"] == "attributes.nickname"
+    assert link["decision"] == "linked" and link["user_id"] == created["user_id"]
+
+
+def test_a_malformed_single_signal_is_a_problem_naming_the_field(client: TestClient) -> None:
+    body = {**SIGNAL, "occurred_at": "yesterday"}
+    response = client.post("/v1/signals", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "occurred_at" in response.json()["detail"]
+
+
+def test_a_body_that_is_not_signals_is_refused(client: TestClient) -> None:
+    response = client.post("/v1/signals", json="hello")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

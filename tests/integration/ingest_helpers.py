@@ -1,0 +1,53 @@
+"""Building signals and a service for ingestion tests."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mds.domain.signals import Signal
+from mds.security.keyring import Keyring
+from mds.services.ingest import IngestService
+from mds.services.resolution.config import ResolutionConfig
+
+_ids = itertools.count(1)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def signal(
+    record: str,
+    *,
+    source: str = "crm",
+    at: str = "2026-11-01T10:00:00Z",
+    event_type: str = "crm_import",
+    event_id: str | None = None,
+    **attributes: Any,
+) -> Signal:
+    return Signal.model_validate(
+        {
+            "event_id": event_id or f"evt-{next(_ids)}",
+            "source_system": source,
+            "source_record_id": record,
+            "event_type": event_type,
+            "occurred_at": at,
+            "attributes": attributes,
+        }
+    )
+
+
+def service(sessions: Callable[[], Session], keyring: Keyring, **kwargs: Any) -> IngestService:
+    config = ResolutionConfig(default_region="ES", clock=lambda: NOW)
+    return IngestService(sessions, keyring, config, **kwargs)
+
+
+ANA = {
+    "given_name": "Ana",
+    "family_name": "García",
+    "email": "ana.garcia@example.com",
+    "phone": "+34 612 345 678",
+    "date_of_birth": "1990-04-01",
+}

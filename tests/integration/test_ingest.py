@@ -1,0 +1,253 @@
+import uuid
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from mds.security.keyring import Keyring
+from mds.services.resolution.outcomes import Status
+from mds.store import users
+from mds.store.models import (
+    AttributeLineage,
+    AuditLog,
+    CanonicalUser,
+    MergeEvent,
+    Outbox,
+    PotentialDuplicate,
+    Signal,
+    SourceIdentity,
+)
+from mds.store.outbox import render
+from mds.store.source_identities import get_attributes
+from tests.integration.ingest_helpers import ANA, service, signal
+
+
+def count(session: Session, model: type) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def counts(session: Session) -> dict[str, int]:
+    models = [CanonicalUser, SourceIdentity, Signal, Outbox, AuditLog, AttributeLineage]
+    return {m.__tablename__: count(session, m) for m in models}
+
+
+def test_a_new_person_becomes_a_user_with_lineage_event_and_audit(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    [outcome] = service(sessions, keyring).ingest([signal("C-1", **ANA)])
+    assert outcome.status is Status.CREATED
+    assert outcome.user_id is not None
+    with sessions() as session:
+        record = users.get_user(session, keyring, outcome.user_id)
+        assert record is not None
+        assert record.profile.email == "ana.garcia@example.com"
+        assert record.profile.phone == "+34612345678"
+        lineage = session.scalars(
+            select(AttributeLineage).where(AttributeLineage.user_id == outcome.user_id)
+        ).all()
+        assert {row.attribute for row in lineage} == set(ANA)
+        assert {row.rule for row in lineage} == {"only_source"}
+        [event] = session.scalars(
+            select(Outbox).where(Outbox.aggregateid == str(outcome.user_id))
+        ).all()
+        assert event.type == "user.created"
+        assert "Ana" not in str(event.payload), "PII is encrypted inside the outbox row"
+        published = render(event.payload, keyring)
+        assert published["profile"]["given_name"] == "Ana"
+        assert published["version"] == 1
+        actions = session.scalars(select(AuditLog.action)).all()
+        assert "signal.resolved" in actions
+
+
+def test_resending_a_signal_changes_nothing(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    first = signal("C-1", event_id="same-event", **ANA)
+    [created] = ingest.ingest([first])
+    with sessions() as session:
+        before = counts(session)
+    [again, again_in_batch] = ingest.ingest([first, first])
+    assert again.status is Status.DUPLICATE and again_in_batch.status is Status.DUPLICATE
+    assert again.user_id == created.user_id
+    with sessions() as session:
+        assert counts(session) == before
+
+
+def test_a_late_signal_never_overwrites_a_newer_value(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    [new] = ingest.ingest([signal("C-1", at="2026-11-05T00:00:00Z", **ANA)])
+    [late] = ingest.ingest(
+        [signal("C-1", at="2026-10-01T00:00:00Z", email="old@example.com", locale="es-ES")]
+    )
+    assert late.user_id == new.user_id
+    with sessions() as session:
+        record = users.get_user(session, keyring, new.user_id)  # type: ignore[arg-type]
+    assert record is not None
+    assert record.profile.email == "ana.garcia@example.com"  # the newer value stays
+    assert record.profile.locale == "es-ES"  # a value nobody newer had is taken
+
+
+def test_signals_in_one_batch_that_match_each_other_become_one_user(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    outcomes = service(sessions, keyring).ingest(
+        [
+            signal("S-1", source="signup", **ANA),
+            signal("C-9", source="crm", **{**ANA, "given_name": "Anna"}),
+            signal("T-3", source="support", email="ana.garcia@example.com", given_name="Ana"),
+        ]
+    )
+    assert len({o.user_id for o in outcomes}) == 1
+    assert [o.status for o in outcomes] == [Status.CREATED, Status.LINKED, Status.LINKED]
+
+
+def test_invalid_values_are_kept_raw_reported_and_left_out_of_the_golden_record(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    [outcome] = service(sessions, keyring).ingest(
+        [signal("C-1", given_name="Zoe", date_of_birth="1990-13-01", phone="12")]
+    )
+    assert outcome.status is Status.CREATED
+    assert {i["attribute"] for i in outcome.issues} == {"date_of_birth", "phone"}
+    with sessions() as session:
+        identity = session.scalars(select(SourceIdentity)).one()
+        assert {i["code"] for i in identity.quality_issues} == {"invalid_date", "invalid_phone"}
+        assert get_attributes(session, keyring, identity.id)["date_of_birth"] == "1990-13-01"
+        record = users.get_user(session, keyring, outcome.user_id)  # type: ignore[arg-type]
+    assert record is not None
+    assert record.profile.date_of_birth is None and record.profile.phone is None
+    assert record.profile.given_name == "Zoe"
+
+
+def test_different_valid_government_ids_go_to_high_risk_review(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    gov = {"type": "national_id", "country": "ES"}
+    [first] = ingest.ingest([signal("C-1", **ANA, government_id={**gov, "value": "12345678Z"})])
+    [second] = ingest.ingest([signal("C-2", **ANA, government_id={**gov, "value": "87654321X"})])
+    [typo] = ingest.ingest([signal("C-3", **ANA, government_id={**gov, "value": "12345687Z"})])
+    assert second.status is Status.REVIEW and second.user_id != first.user_id
+    assert typo.status is Status.LINKED and typo.user_id == first.user_id
+    with sessions() as session:
+        [item] = session.scalars(select(PotentialDuplicate)).all()
+    assert item.risk == "high"
+    assert {item.user_a, item.user_b} == {first.user_id, second.user_id}
+    assert "different valid government ids" in " ".join(item.explanation["reasons"])
+    assert item.explanation["fields"], "the per-field explanation is stored with the item"
+
+
+def test_a_signal_that_links_two_users_merges_them(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    [a] = ingest.ingest([signal("C-1", given_name="Ana", family_name="García", email="a@x.com")])
+    [b] = ingest.ingest(
+        [signal("S-1", source="signup", given_name="Ana", family_name="García", phone="612345678")]
+    )
+    assert a.user_id != b.user_id
+    [bridge] = ingest.ingest(
+        [signal("T-1", source="support", given_name="Ana", family_name="García",
+                email="a@x.com", phone="612345678")]
+    )  # fmt: skip
+    assert bridge.status is Status.LINKED
+    with sessions() as session:
+        survivors = session.scalars(
+            select(CanonicalUser).where(CanonicalUser.id.in_([a.user_id, b.user_id]))
+        ).all()
+        statuses = {u.id: (u.status, u.merged_into) for u in survivors}
+        merge = session.scalars(select(MergeEvent)).one()
+        linked_users = set(session.scalars(select(SourceIdentity.user_id)).all())
+    assert statuses[a.user_id] == ("active", None)  # the older user survives
+    assert statuses[b.user_id] == ("merged", a.user_id)
+    assert (merge.survivor_id, merge.merged_id) == (a.user_id, b.user_id)
+    assert merge.snapshot_enc is not None
+    assert linked_users == {a.user_id}
+    assert bridge.user_id == a.user_id
+
+
+def test_delete_request_erases_the_source_identity(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    [kept] = ingest.ingest([signal("C-1", **ANA)])
+    [other] = ingest.ingest([signal("S-1", source="signup", **ANA, locale="es-ES")])
+    assert other.user_id == kept.user_id
+    [erased] = ingest.ingest(
+        [signal("S-1", source="signup", event_type="delete_request", at="2026-11-02T00:00:00Z")]
+    )
+    [stale] = ingest.ingest([signal("S-1", source="signup", at="2026-11-01T12:00:00Z", **ANA)])
+    assert erased.status is Status.ERASED
+    assert stale.status is Status.IGNORED
+    with sessions() as session:
+        row = session.scalars(
+            select(SourceIdentity).where(SourceIdentity.source_record_id == "S-1")
+        ).one()
+        assert row.user_id is None and row.attributes_enc is None and row.erased_at is not None
+        keys = session.execute(
+            text("SELECT count(*) FROM match_keys WHERE source_identity_id = :i"), {"i": row.id}
+        ).scalar_one()
+        assert keys == 0
+        record = users.get_user(session, keyring, kept.user_id)  # type: ignore[arg-type]
+    assert record is not None and record.profile.locale is None  # only S-1 had supplied it
+
+
+def test_erasing_the_last_identity_erases_the_user(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    [created] = ingest.ingest([signal("C-1", **ANA)])
+    ingest.ingest([signal("C-1", event_type="delete_request", at="2026-11-03T00:00:00Z")])
+    with sessions() as session:
+        record = users.get_user(session, keyring, created.user_id)  # type: ignore[arg-type]
+        types = session.scalars(select(Outbox.type).order_by(Outbox.seq)).all()
+    assert record is not None and record.status == "erased"
+    assert record.profile.given_name is None
+    assert types[-1] == "user.erased"
+
+
+def test_survivorship_prefers_trusted_names_and_recent_contacts(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    [crm] = ingest.ingest([signal("C-1", source="crm", at="2026-01-01T00:00:00Z", **ANA)])
+    ingest.ingest(
+        [signal("S-1", source="signup", at="2026-06-01T00:00:00Z",
+                **{**ANA, "given_name": "Anita", "email": "ana.new@example.com"})]
+    )  # fmt: skip
+    with sessions() as session:
+        record = users.get_user(session, keyring, crm.user_id)  # type: ignore[arg-type]
+        rules = dict(
+            session.execute(
+                select(AttributeLineage.attribute, AttributeLineage.rule).where(
+                    AttributeLineage.user_id == crm.user_id, AttributeLineage.is_current
+                )
+            ).all()
+        )
+        old_email = session.execute(
+            select(AttributeLineage.rule, SourceIdentity.source_system)
+            .join(SourceIdentity, SourceIdentity.id == AttributeLineage.source_identity_id)
+            .where(
+                AttributeLineage.user_id == crm.user_id,
+                AttributeLineage.attribute == "email",
+                AttributeLineage.is_current.is_(False),
+            )
+        ).one()
+    assert record is not None
+    assert record.profile.given_name == "Ana" and rules["given_name"] == "source_trust"
+    assert record.profile.email == "ana.new@example.com" and rules["email"] == "most_recent"
+    assert old_email == ("only_source", "crm")  # the superseded row is kept
+
+
+def test_unknown_ids_in_outcomes_are_never_invented(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    outcomes = service(sessions, keyring).ingest(
+        [signal(f"C-{i}", given_name=f"P{i}x") for i in range(3)]
+    )
+    with sessions() as session:
+        ids = set(session.scalars(select(CanonicalUser.id)).all())
+    assert {o.user_id for o in outcomes} <= ids
+    assert all(isinstance(o.user_id, uuid.UUID) for o in outcomes)
