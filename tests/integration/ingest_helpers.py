@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -40,7 +40,11 @@ def signal(
 
 
 def service(sessions: Callable[[], Session], keyring: Keyring, **kwargs: Any) -> IngestService:
-    config = ResolutionConfig(default_region="ES", clock=lambda: NOW)
+    ticks = itertools.count()
+    # A clock that moves a second per batch: deterministic, and later batches are later.
+    config = ResolutionConfig(
+        default_region="ES", clock=lambda: NOW + timedelta(seconds=next(ticks))
+    )
     return IngestService(sessions, keyring, config, **kwargs)
 
 

@@ -57,20 +57,62 @@ class Decision(Generic[UserKey]):
     review: tuple[Proposal[UserKey], ...] = field(default=())
 
 
+# Agreement on one of these is evidence about the person, beyond their name. Phone and address
+# are not on the list: a household shares them.
+IDENTIFYING_LEVELS = {
+    "date_of_birth": {"exact", "transposed", "one_component"},
+    "email": {"exact", "canonical", "close"},
+    "government_id": {"exact", "one_edit"},
+}
+
+
 def guards(candidate: Candidate[UserKey]) -> tuple[str, ...]:
     """Why a high score must still not link automatically (empty: nothing stops it).
 
     Fellegi–Sunter assumes fields are independent; members of one household are not (shared
-    surname, address and phone). Twins share a birth date too. What separates them is the given
-    name and the birth date, so disagreement there caps the decision at review.
+    surname, address and phone), and twins share a birth date too. What separates them is the
+    given name and the birth date, so disagreement there caps the decision at review. A name
+    alone, however rare, is not enough either: some other identifying field must agree.
     """
     reasons = list(candidate.conflicts)
     score = candidate.score
-    if score.level("given_name") == "different" and not score.names_swapped:
+    # Compared crosswise (one side's names swapped), one level compares the given names and the
+    # other the surnames, and which is which depends on the side that was swapped: check both.
+    name_levels = (
+        {score.level("given_name"), score.level("family_name")}
+        if score.names_swapped
+        else {score.level("given_name")}
+    )
+    # A typo-distance given name (fuzzy) with the same email or id is a typo, not a twin; a
+    # clearly different given name is a different person even with a shared (family) email.
+    personal_id_agrees = score.level("email") in {"exact", "canonical"} or score.level(
+        "government_id"
+    ) in {"exact", "one_edit"}
+    if "different" in name_levels or ("fuzzy" in name_levels and not personal_id_agrees):
         reasons.append("given names differ")
     if score.level("date_of_birth") == "different":
         reasons.append("birth dates differ")
+    identified = any(score.level(f) in levels for f, levels in IDENTIFYING_LEVELS.items())
+    if not identified and not _household_and_rare_name(score):
+        reasons.append("only the names agree")
     return tuple(reasons)
+
+
+# A given name this rare (its exact agreement worth this many bits after term-frequency
+# adjustment, about 1 person in 60) is unlikely to be shared by two members of one household.
+RARE_GIVEN_NAME_BITS = 6.0
+
+
+def _household_and_rare_name(score: PairScore) -> bool:
+    """Same phone or same address, and the same uncommon given name: one person, not two."""
+    household = score.level("phone") == "exact" or score.level("address") == "same_address"
+    given = next(c for c in score.contributions if c.field == "given_name")
+    return (
+        household
+        and not score.names_swapped
+        and given.level == "exact"
+        and given.weight >= RARE_GIVEN_NAME_BITS
+    )
 
 
 def decide(candidates: Sequence[Candidate[UserKey]], thresholds: Thresholds) -> Decision[UserKey]:

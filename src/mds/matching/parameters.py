@@ -54,6 +54,9 @@ DEFAULT_U: Table = {
     "government_id": {"exact": 1e-8, "one_edit": 1e-7, "different": 0.9999999},
 }  # fmt: skip
 DEFAULT_PRIOR = 1e-5
+# Probability that an incoming record belongs to someone already in the store; spread over the
+# store's records it gives the prior of one candidate pair (see `prior_weight_for`).
+DEFAULT_MATCH_RATE = 0.5
 # Fields whose exact agreement is worth less for common values (term-frequency adjustment).
 TF_FIELDS = ("given_name", "family_name")
 
@@ -62,6 +65,7 @@ TF_FIELDS = ("given_name", "family_name")
 class ModelParameters:
     version: int = 0
     prior: float = DEFAULT_PRIOR
+    match_rate: float = DEFAULT_MATCH_RATE
     m: Table = field(default_factory=lambda: {f: dict(v) for f, v in DEFAULT_M.items()})
     u: Table = field(default_factory=lambda: {f: dict(v) for f, v in DEFAULT_U.items()})
     weights: Table = field(init=False, repr=False, compare=False)
@@ -82,15 +86,31 @@ class ModelParameters:
     def prior_weight(self) -> float:
         return math.log2(self.prior / (1 - self.prior))
 
+    def prior_weight_for(self, population: int) -> float:
+        """Prior log-odds that a candidate pair matches, in a store of `population` records.
+
+        A record is expected to match `match_rate` records among all those in the store, so the
+        larger the store, the more evidence a link needs: two "María García" born on the same
+        day are one person in a store of a thousand and maybe not in one of a million.
+        """
+        pair_prior = min(self.match_rate / max(population, 1), 0.5)
+        return math.log2(pair_prior / (1 - pair_prior))
+
     def weight(self, field_name: str, level: str) -> float:
         return 0.0 if level == NULL else self.weights[field_name][level]
 
     def to_json(self) -> dict[str, Any]:
-        return {"prior": self.prior, "m": self.m, "u": self.u}
+        return {"prior": self.prior, "match_rate": self.match_rate, "m": self.m, "u": self.u}
 
     @classmethod
     def from_json(cls, version: int, data: dict[str, Any]) -> ModelParameters:
-        return cls(version=version, prior=float(data["prior"]), m=data["m"], u=data["u"])
+        return cls(
+            version=version,
+            prior=float(data["prior"]),
+            match_rate=float(data.get("match_rate", DEFAULT_MATCH_RATE)),
+            m=data["m"],
+            u=data["u"],
+        )
 
 
 DEFAULT_PARAMETERS = ModelParameters()

@@ -79,13 +79,19 @@ def _contributions(
 
 
 def score_pair(
-    a: MatchRecord, b: MatchRecord, params: ModelParameters, tf: TermFrequency | None = None
+    a: MatchRecord,
+    b: MatchRecord,
+    params: ModelParameters,
+    tf: TermFrequency | None = None,
+    prior_weight: float | None = None,
 ) -> PairScore:
+    """Match weight of a pair; `prior_weight` defaults to the model's fixed prior."""
+    prior = params.prior_weight if prior_weight is None else prior_weight
     straight = _contributions(a, b, params, tf)
-    total = params.prior_weight + sum(c.weight for c in straight)
+    total = prior + sum(c.weight for c in straight)
     if a.given and a.family and b.given and b.family and a.given != b.given:
         crossed = _contributions(a, swapped(b), params, tf)
-        crossed_total = params.prior_weight + sum(c.weight for c in crossed) - SWAP_PENALTY_BITS
+        crossed_total = prior + sum(c.weight for c in crossed) - SWAP_PENALTY_BITS
         if crossed_total > total:
             return PairScore(crossed_total, crossed, names_swapped=True)
     return PairScore(total, straight)

@@ -13,6 +13,7 @@ from mds.security.envelope import CellContext, key_id_of, open_sealed, seal
 from mds.security.errors import UnknownKeyError
 
 KeyLoader = Callable[[UUID], bytes | None]
+_INDEX_CACHE_SIZE = 200_000
 
 
 class Keyring:
@@ -35,6 +36,7 @@ class Keyring:
         self._primary = primary_key_id
         self._blind_index_key = blind_index_key
         self._load_missing = load_missing
+        self._index_cache: dict[tuple[str, str], bytes] = {}
 
     @property
     def primary_key_id(self) -> UUID:
@@ -66,8 +68,15 @@ class Keyring:
 
     def blind_index(self, kind: str, normalized_value: str) -> bytes:
         """HMAC-SHA256 of a normalized value, domain-separated by what kind of value it is."""
+        cached = self._index_cache.get((kind, normalized_value))
+        if cached is not None:
+            return cached
         message = kind.encode() + b"\x1f" + normalized_value.encode()
-        return hmac.new(self._blind_index_key, message, hashlib.sha256).digest()
+        digest = hmac.new(self._blind_index_key, message, hashlib.sha256).digest()
+        if len(self._index_cache) >= _INDEX_CACHE_SIZE:
+            self._index_cache.clear()  # crude but bounded; hot keys refill within a batch
+        self._index_cache[(kind, normalized_value)] = digest
+        return digest
 
     def _key(self, key_id: UUID) -> bytes:
         key = self._keys.get(key_id)

@@ -120,7 +120,9 @@ class IngestService:
             if key in accepted and key not in seen:
                 fresh.append(index)
                 seen.add(key)
-        batch = _Batch(self, session, ws, signals, fresh, signal_keys, accepted, outcomes, actor)
+        batch = _Batch(
+            self, session, ws, signals, fresh, signal_keys, alone, accepted, outcomes, actor
+        )
         batch.answer_duplicates()
         if fresh:
             batch.resolve()
@@ -140,6 +142,7 @@ class _Batch:
     signals: Sequence[Signal]
     fresh: list[int]
     signal_keys: list[list[HashedKey]]
+    alone: list[MatchRecord]  # each signal's own attributes, normalized without the identity
     accepted: dict[tuple[str, str], int]
     outcomes: dict[int, SignalOutcome]
     actor: str
@@ -171,7 +174,9 @@ class _Batch:
         self._load()
         if self.service.after_load is not None:
             self.service.after_load()
-        resolver = Resolver(self.ws, self.keyring, self.config, self._term_frequency(), self.actor)
+        frequency, population = self._term_frequency()
+        prior = self.config.parameters.prior_weight_for(population)
+        resolver = Resolver(self.ws, self.keyring, self.config, frequency, self.actor, prior)
         for i in sorted(self.fresh, key=lambda i: (self.signals[i].occurred_at, i)):
             s = self.signals[i]
             self.outcomes[i] = resolver.resolve(s, self.accepted[(s.source_system, s.event_id)])
@@ -202,25 +207,23 @@ class _Batch:
         for key_type, key_hash, identity_id, _user in found:
             ws.index_key((key_type, key_hash), identity_id)
 
-    def _term_frequency(self) -> TermFrequency:
+    def _term_frequency(self) -> tuple[TermFrequency, int]:
         keyring, ws = self.keyring, self.ws
         records = [r.record for r in ws.identities.values() if r.record is not None]
-        today = ws.now.date()
-        records += [
-            match_record(normalize_raw(self.signals[i].attributes.present(), self.config, today))
-            for i in self.fresh
-        ]
+        records += [self.alone[i] for i in self.fresh]
         counts = match_keys.term_counts(
             self.session, [k for r in records for k in hashed_tf_keys(r, keyring)]
         )
-        population = max(identities.approximate_count(self.session), MIN_TF_POPULATION)
+        population = max(
+            identities.approximate_count(self.session) + len(self.fresh), MIN_TF_POPULATION
+        )
 
         def frequency(field: str, value: str) -> float | None:
             key = tf_key(field, value, keyring)
             total = counts.get(key, 0) + ws.tf_batch.get(key, 0)
             return total / population if total else None
 
-        return frequency
+        return frequency, population
 
     def _persist(self, survived: SurvivalResult) -> None:
         session, keyring, ws = self.session, self.keyring, self.ws

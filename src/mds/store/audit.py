@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry, row_hash
-from mds.store.models import AuditChain, AuditLog
+from mds.store.bulk import copy_rows
+from mds.store.models import AuditChain, AuditLog, table_of
 
 
 def append(session: Session, entries: Sequence[AuditEntry]) -> None:
@@ -40,7 +41,7 @@ def append(session: Session, entries: Sequence[AuditEntry]) -> None:
             }
         )
         previous = digest
-    session.execute(insert(AuditLog), rows)
+    copy_rows(session, table_of(AuditLog), rows)
     session.execute(
         update(AuditChain)
         .where(AuditChain.id == 1)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from psycopg.types.json import Jsonb
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
-from mds.store.models import Signal, table_of
+from mds.store.models import Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +36,27 @@ def accept(session: Session, entries: Sequence[InboxEntry]) -> dict[tuple[str, s
     """Insert new signals; return {(source_system, event_id): signal id} for the new ones only."""
     if not entries:
         return {}
-    rows = [
+    # Arrays and unnest: one statement, compiled once, whatever the batch size.
+    result = session.execute(
+        text(
+            "INSERT INTO signals"
+            " (source_system, event_id, source_record_id, event_type, payload_digest, occurred_at)"
+            " SELECT * FROM unnest(CAST(:systems AS text[]), CAST(:events AS text[]),"
+            "   CAST(:records AS text[]), CAST(:types AS text[]), CAST(:digests AS bytea[]),"
+            "   CAST(:times AS timestamptz[]))"
+            " ON CONFLICT (source_system, event_id) DO NOTHING"
+            " RETURNING id, source_system, event_id"
+        ),
         {
-            "source_system": e.source_system,
-            "event_id": e.event_id,
-            "source_record_id": e.source_record_id,
-            "event_type": e.event_type,
-            "payload_digest": e.payload_digest,
-            "occurred_at": e.occurred_at,
-        }
-        for e in entries
-    ]
-    statement = (
-        insert(Signal)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["source_system", "event_id"])
-        .returning(Signal.id, Signal.source_system, Signal.event_id)
+            "systems": [e.source_system for e in entries],
+            "events": [e.event_id for e in entries],
+            "records": [e.source_record_id for e in entries],
+            "types": [e.event_type for e in entries],
+            "digests": [e.payload_digest for e in entries],
+            "times": [e.occurred_at for e in entries],
+        },
     )
-    return {(system, event): sid for sid, system, event in session.execute(statement)}
+    return {(system, event): sid for sid, system, event in result}
 
 
 def prior_outcomes(
@@ -74,16 +77,23 @@ def record_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> Non
     if not outcomes:
         return
     session.execute(
-        update(table_of(Signal))
-        .where(table_of(Signal).c.id == bindparam("signal_id"))
-        .values(
-            outcome=bindparam("outcome"),
-            user_id=bindparam("user_id"),
-            source_identity_id=bindparam("source_identity_id"),
-            score=bindparam("score"),
-            issues=bindparam("issues"),
+        text(
+            "UPDATE signals SET outcome = v.outcome, user_id = v.user_id,"
+            " source_identity_id = v.source_identity_id, score = v.score, issues = v.issues"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:outcomes AS text[]),"
+            "   CAST(:users AS uuid[]), CAST(:identities AS uuid[]), CAST(:scores AS float8[]),"
+            "   CAST(:issues AS jsonb[]))"
+            "   AS v(id, outcome, user_id, source_identity_id, score, issues)"
+            " WHERE signals.id = v.id"
         ),
-        list(outcomes),
+        {
+            "ids": [o["signal_id"] for o in outcomes],
+            "outcomes": [o["outcome"] for o in outcomes],
+            "users": [o["user_id"] for o in outcomes],
+            "identities": [o["source_identity_id"] for o in outcomes],
+            "scores": [o["score"] for o in outcomes],
+            "issues": [Jsonb(o["issues"]) for o in outcomes],
+        },
     )
 
 

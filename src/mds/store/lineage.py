@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from mds.store.bulk import copy_rows
 from mds.store.models import AttributeLineage, table_of
 
 _T = table_of(AttributeLineage)
@@ -72,8 +73,9 @@ def replace(
             .values(is_current=False, superseded_at=func.now())
         )
     if entries:
-        session.execute(
-            insert(_T),
+        copy_rows(
+            session,
+            _T,
             [
                 {
                     "user_id": e.user_id,

@@ -9,12 +9,13 @@ from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from mds.store.models import MatchKey
+from mds.store.bulk import copy_rows
+from mds.store.models import MatchKey, table_of
 
 HashedKey = tuple[str, bytes]
 # A key shared by more identities than this (a very common name and birth year) stops being a
 # useful block; the other keys of the record still find its true matches.
-CANDIDATES_PER_KEY = 200
+CANDIDATES_PER_KEY = 64
 TERM_COUNT_CAP = 5_000
 _KEYS = "unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS k(key_type, key_hash)"
 
@@ -42,13 +43,15 @@ def replace_keys(
     session.execute(
         delete(MatchKey).where(MatchKey.source_identity_id.in_([e[0] for e in entries]))
     )
-    rows = [
-        {"key_type": t, "key_hash": h, "source_identity_id": identity, "user_id": user}
-        for identity, user, keys in entries
-        for t, h in dict.fromkeys(keys)
-    ]
-    if rows:
-        session.execute(insert(MatchKey), rows)
+    copy_rows(
+        session,
+        table_of(MatchKey),
+        [
+            {"key_type": t, "key_hash": h, "source_identity_id": identity, "user_id": user}
+            for identity, user, keys in entries
+            for t, h in dict.fromkeys(keys)
+        ],
+    )
 
 
 def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> None:

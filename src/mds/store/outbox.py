@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from mds.domain.events import UserEvent
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.models import Outbox
+from mds.store.bulk import copy_rows
+from mds.store.models import Outbox, table_of
 
 AGGREGATE_TYPE = "user"
 
@@ -53,7 +53,7 @@ def add_events(session: Session, keyring: Keyring, events: Sequence[UserEvent]) 
                 "headers": {"id": str(event.id), "type": str(event.type)},
             }
         )
-    session.execute(insert(Outbox), rows)
+    copy_rows(session, table_of(Outbox), rows)
 
 
 def render(payload: dict[str, Any], keyring: Keyring) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import Select, bindparam, func, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from mds.matching.record import MatchRecord
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
+from mds.store.bulk import copy_rows
 from mds.store.models import SourceIdentity, table_of
 
 TABLE = "source_identities"
@@ -146,8 +147,7 @@ def _values(keyring: Keyring, row: IdentityRow) -> dict[str, Any]:
 
 
 def insert_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:
-    if rows:
-        session.execute(insert(_T), [_values(keyring, row) for row in rows])
+    copy_rows(session, _T, [_values(keyring, row) for row in rows])
 
 
 def update_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from psycopg.types.json import Jsonb
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from mds.domain.profile import PII_ATTRIBUTES, Profile
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
+from mds.store.bulk import copy_rows
 from mds.store.models import CanonicalProfile, CanonicalUser, table_of
 
 PROFILE_TABLE = "canonical_profiles"
@@ -72,7 +73,7 @@ def create_users(
     """Insert users with their profiles: two multi-row statements, whatever the count."""
     if not profiles:
         return
-    session.execute(insert(_USERS), [{"id": uid, "status": "active"} for uid, _ in profiles])
+    copy_rows(session, _USERS, [{"id": uid, "status": "active"} for uid, _ in profiles])
     upsert_profiles(session, keyring, profiles)
 
 
@@ -85,21 +86,21 @@ def create_user(
 
 
 def insert_users(session: Session, rows: Sequence[UserRow]) -> None:
-    if rows:
-        session.execute(
-            insert(_USERS),
-            [
-                {
-                    "id": r.id,
-                    "status": r.status,
-                    "merged_into": r.merged_into,
-                    "version": r.version,
-                    "created_at": r.created_at,
-                    "updated_at": r.created_at,
-                }
-                for r in rows
-            ],
-        )
+    copy_rows(
+        session,
+        _USERS,
+        [
+            {
+                "id": r.id,
+                "status": r.status,
+                "merged_into": r.merged_into,
+                "version": r.version,
+                "created_at": r.created_at,
+                "updated_at": r.created_at,
+            }
+            for r in rows
+        ],
+    )
 
 
 def update_users(session: Session, rows: Sequence[UserRow]) -> None:
@@ -147,18 +148,24 @@ def upsert_profiles(
     if not profiles:
         return
     rows = [{"user_id": uid, **encrypt_profile(keyring, uid, p)} for uid, p in profiles]
-    statement = pg_insert(table_of(CanonicalProfile))
-    columns = [c for c in rows[0] if c != "user_id"]
+    pii = [f"{name}_enc" for name in PII_ATTRIBUTES]
+    # Arrays and unnest: one statement, compiled once, whatever the batch size.
     session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={
-                **{c: statement.excluded[c] for c in columns},
-                "version": table_of(CanonicalProfile).c.version + 1,
-                "updated_at": func.now(),
-            },
+        text(
+            f"INSERT INTO canonical_profiles (user_id, {', '.join(pii)}, locale, preferences)"
+            " SELECT * FROM unnest(CAST(:user_id AS uuid[]), "
+            + ", ".join(f"CAST(:{c} AS bytea[])" for c in pii)
+            + ", CAST(:locale AS text[]), CAST(:preferences AS jsonb[]))"
+            " ON CONFLICT (user_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in [*pii, "locale", "preferences"])
+            + ", version = canonical_profiles.version + 1, updated_at = now()"
         ),
-        rows,
+        {
+            "user_id": [r["user_id"] for r in rows],
+            **{c: [r[c] for r in rows] for c in pii},
+            "locale": [r["locale"] for r in rows],
+            "preferences": [Jsonb(r["preferences"]) for r in rows],
+        },
     )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
+@lru_cache(maxsize=65_536)
 def normalize_phone(raw: str, default_region: str | None) -> str | None:
     """E.164 for a valid number, else None. Numbers without +CC use the default region."""
     try:

@@ -36,6 +36,7 @@ class Resolver:
     config: ResolutionConfig
     tf: TermFrequency
     actor: str
+    prior_weight: float
 
     @property
     def today(self) -> date:
@@ -105,7 +106,12 @@ class Resolver:
             if not held:
                 continue
             best = max(
-                (score_pair(row.record, other, self.config.parameters, self.tf) for other in held),
+                (
+                    score_pair(
+                        row.record, other, self.config.parameters, self.tf, self.prior_weight
+                    )
+                    for other in held
+                ),
                 key=lambda s: s.match_weight,
             )
             candidates.append(Candidate(user_id, best, conflicts(row.record, held)))

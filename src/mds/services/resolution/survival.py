@@ -59,18 +59,30 @@ def _contributions(
     return contributions
 
 
+@dataclass
+class CurrentLineage:
+    """The current lineage rows of the users being re-survived, indexed by user."""
+
+    rows: dict[tuple[uuid.UUID, str], tuple[int, LineageEntry]]
+    by_user: dict[uuid.UUID, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for user_id, attribute in self.rows:
+            self.by_user.setdefault(user_id, []).append(attribute)
+
+
 def _lineage_changes(
     keyring: Keyring,
     user_id: uuid.UUID,
     winners: dict[str, Winner],
-    current: dict[tuple[uuid.UUID, str], tuple[int, LineageEntry]],
+    current: CurrentLineage,
     result: SurvivalResult,
 ) -> list[str]:
     """Record new lineage rows (superseding old ones); return the attributes whose value moved."""
     changed: list[str] = []
-    attributes = {attr for (uid, attr) in current if uid == user_id} | set(winners)
+    attributes = set(current.by_user.get(user_id, ())) | set(winners)
     for attribute in sorted(attributes):
-        old = current.get((user_id, attribute))
+        old = current.rows.get((user_id, attribute))
         winner = winners.get(attribute)
         if winner is None:
             if old is not None:
@@ -101,6 +113,7 @@ def survive_users(
     actor: str,
 ) -> SurvivalResult:
     result = SurvivalResult()
+    indexed = CurrentLineage(current)
     absorbed: dict[uuid.UUID, list[str]] = {}
     for merge in ws.merges:
         absorbed.setdefault(merge.survivor_id, []).append(str(merge.merged_id))
@@ -115,7 +128,7 @@ def survive_users(
         contributions = _contributions(ws, user_id, config)
         winners = survive(contributions, config.rules)
         profile = Profile(**{attr: w.contribution.value for attr, w in winners.items()})
-        changed = _lineage_changes(keyring, user_id, winners, current, result)
+        changed = _lineage_changes(keyring, user_id, winners, indexed, result)
         is_new = user_id in ws.new_users
         merged_ids = absorbed.get(user_id, [])
         if not contributions and not is_new:

@@ -1,0 +1,231 @@
+"""Linkage quality on generated people with known truth, ingested in random order.
+
+Reports pairwise precision, recall and F1 of the automatic links, recall when open review items
+count as found, blocking recall, and the agreement between two runs in different orders.
+
+Run: `.venv/bin/python bench/quality.py [--persons N] [--batch B] [--seed S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import date
+from itertools import combinations
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from bench.common import bench_database, peak_rss_mib
+from bench.people import Emitted, generate
+from mds.config import load_settings
+from mds.domain.normalization import normalize_attributes
+from mds.domain.signals import Signal
+from mds.matching.blocking import blocking_keys
+from mds.matching.record import match_record
+from mds.security.providers import LocalKeyFileProvider
+from mds.services.ingest import IngestService
+from mds.services.keys import load_keyring
+from mds.services.resolution.config import ResolutionConfig
+from mds.store import migrate
+from mds.store.database import make_engine
+from mds.store.models import CanonicalUser, PotentialDuplicate, SourceIdentity
+
+Record = tuple[str, str]
+
+
+def pairs_within(groups: dict[object, list[Record]]) -> set[tuple[Record, Record]]:
+    out: set[tuple[Record, Record]] = set()
+    for members in groups.values():
+        for a, b in combinations(sorted(set(members)), 2):
+            out.add((a, b))
+    return out
+
+
+def truth_pairs(signals: list[Emitted]) -> set[tuple[Record, Record]]:
+    groups: dict[object, list[Record]] = defaultdict(list)
+    for e in signals:
+        groups[e.person].append((e.signal["source_system"], e.signal["source_record_id"]))
+    return pairs_within(groups)
+
+
+def blocking_recall(signals: list[Emitted], truth: set[tuple[Record, Record]]) -> float:
+    keys: dict[Record, set[tuple[str, str]]] = defaultdict(set)
+    for e in signals:
+        normalized = normalize_attributes(
+            e.signal["attributes"], default_region=None, today=date(2026, 11, 25)
+        )
+        record = (e.signal["source_system"], e.signal["source_record_id"])
+        keys[record] |= set(blocking_keys(match_record(normalized)))
+    found = sum(1 for a, b in truth if keys[a] & keys[b])
+    return found / len(truth) if truth else 1.0
+
+
+def run_once(url: str, data_dir: Path, signals: list[Emitted], batch: int) -> tuple[dict, float]:
+    settings = load_settings(database_url=url, data_dir=data_dir)
+    engine = make_engine(url, settings)
+    migrate.upgrade(engine, settings)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(data_dir / "kek.json"))
+    service = IngestService(sessions, keyring, ResolutionConfig.from_settings(settings))
+    parsed = [Signal.model_validate(e.signal) for e in signals]
+    started = time.perf_counter()
+    for offset in range(0, len(parsed), batch):
+        service.ingest(parsed[offset : offset + batch])
+    elapsed = time.perf_counter() - started
+
+    with sessions() as session:
+        merged_into = dict(
+            session.execute(
+                select(CanonicalUser.id, CanonicalUser.merged_into).where(
+                    CanonicalUser.merged_into.is_not(None)
+                )
+            ).all()
+        )
+
+        def survivor(user: object) -> object:
+            while user in merged_into:
+                user = merged_into[user]
+            return user
+
+        assignment = {
+            (system, record): survivor(user)
+            for system, record, user in session.execute(
+                select(
+                    SourceIdentity.source_system,
+                    SourceIdentity.source_record_id,
+                    SourceIdentity.user_id,
+                )
+            )
+        }
+        review_rows = session.execute(
+            select(
+                PotentialDuplicate.user_a, PotentialDuplicate.user_b, PotentialDuplicate.explanation
+            ).where(PotentialDuplicate.status == "open")
+        ).all()
+        reviews = [(survivor(a), survivor(b)) for a, b, _ in review_rows]
+        reasons = [
+            (
+                *e.get("reasons", ()),
+                "|".join(
+                    f"{f['field'][:5]}={f['level']}"
+                    for f in e.get("fields", ())
+                    if f["level"] not in ("null", "different") and "name" not in f["field"]
+                ),
+            )
+            for *_, e in review_rows
+        ]
+    engine.dispose()
+    return {"assignment": assignment, "reviews": reviews, "reasons": reasons}, elapsed
+
+
+def clusters_with_reviews(assignment: dict[Record, object], reviews: list) -> dict[Record, object]:
+    parent: dict[object, object] = {}
+
+    def find(x: object) -> object:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in reviews:
+        parent[find(a)] = find(b)
+    return {record: find(user) for record, user in assignment.items()}
+
+
+def pair_set(assignment: dict[Record, object]) -> set[tuple[Record, Record]]:
+    groups: dict[object, list[Record]] = defaultdict(list)
+    for record, user in assignment.items():
+        groups[user].append(record)
+    return pairs_within(groups)
+
+
+def show_examples(signals: list[Emitted], pairs: list, label: str, count: int) -> None:
+    by_record = {(e.signal["source_system"], e.signal["source_record_id"]): e for e in signals}
+    for a, b in random.Random(0).sample(pairs, min(count, len(pairs))):
+        print(f"  {label}")
+        for record in (a, b):
+            e = by_record[record]
+            print(f"    person {e.person}: {e.signal['attributes']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--persons", type=int, default=3_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--examples", type=int, default=0, help="print N errors of each kind")
+    args = parser.parse_args()
+
+    population = generate(args.persons, seed=args.seed)
+    signals = population.signals
+    truth = truth_pairs(signals)
+    print(
+        f"{len(population.people):,} people, {len(signals):,} signals, {len(truth):,} true pairs;"
+        f" batches of {args.batch}"
+    )
+    print(f"blocking recall        {blocking_recall(signals, truth):.4f}")
+
+    runs = []
+    for run, order_seed in enumerate((args.seed + 1, args.seed + 2), start=1):
+        shuffled = signals[:]
+        random.Random(order_seed).shuffle(shuffled)
+        with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+            result, elapsed = run_once(url, Path(tmp), shuffled, args.batch)
+        runs.append(result)
+        linked = pair_set(result["assignment"])
+        tp = len(linked & truth)
+        precision = tp / len(linked) if linked else 1.0
+        recall = tp / len(truth)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        with_review = pair_set(clusters_with_reviews(result["assignment"], result["reviews"]))
+        review_recall = len(with_review & truth) / len(truth)
+        users = len(set(result["assignment"].values()))
+        print(
+            f"run {run} (order seed {order_seed}): {len(signals) / elapsed:,.0f} signals/s,"
+            f" {users:,} users for {len(population.people):,} people,"
+            f" {len(result['reviews']):,} open review items"
+        )
+        print(f"  auto-link precision  {precision:.4f}")
+        print(f"  auto-link recall     {recall:.4f}")
+        print(f"  auto-link F1         {f1:.4f}")
+        print(f"  recall with review   {review_recall:.4f}")
+        false_pairs = linked - truth
+        if false_pairs:
+            print(f"  false links          {len(false_pairs):,} pairs")
+        if args.examples and run == 1:
+            persons_of: dict[object, set[int]] = defaultdict(set)
+            person_by_record = {
+                (e.signal["source_system"], e.signal["source_record_id"]): e.person for e in signals
+            }
+            for record, user in result["assignment"].items():
+                persons_of[user].add(person_by_record[record])
+            tally: Counter[tuple[str, tuple[str, ...]]] = Counter()
+            for (a, b), why in zip(result["reviews"], result["reasons"], strict=True):
+                same = bool(persons_of[a] & persons_of[b])
+                tally[("same person" if same else "different", why)] += 1
+            for (kind, why), n in tally.most_common(25):
+                print(f"  review items, {kind:11s} {n:5d}  {', '.join(why)}")
+            show_examples(signals, sorted(false_pairs), "FALSE LINK", args.examples)
+            show_examples(signals, sorted(truth - with_review), "MISSED", args.examples)
+            show_examples(
+                signals, sorted((truth - linked) & with_review), "IN REVIEW", args.examples
+            )
+
+    first, second = (pair_set(r["assignment"]) for r in runs)
+    union = first | second
+    agreement = len(first & second) / len(union) if union else 1.0
+    print(f"order agreement (linked pairs, Jaccard) {agreement:.4f}")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
