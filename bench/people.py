@@ -11,38 +11,278 @@ from __future__ import annotations
 
 import random
 import string
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-GIVEN_ES = (
-    "María José Antonio Manuel Francisco David Juan Javier Daniel Carlos Laura Ana Carmen Lucía "
-    "Marta Elena Pablo Sergio Jorge Alberto Luis Miguel Rafael Pedro Ángel Fernando Cristina Isabel "
-    "Pilar Teresa Raquel Patricia Silvia Sara Paula Andrea Beatriz Rosa Alicia Irene Nuria Alejandro "
-    "Adrián Álvaro Diego Rubén Iván Óscar Víctor Mario Enrique Ramón Vicente Joaquín Andrés Eduardo "
-    "Roberto Mercedes Dolores Concepción Montserrat Guillermo Gonzalo Ignacio Santiago Inmaculada"
-).split()
-GIVEN_EN = (
-    "James John Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel "
-    "Matthew Anthony Mark Steven Paul Andrew Joshua Kenneth Kevin Brian George Edward Mary "
-    "Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Nancy Margaret Lisa Betty "
-    "Dorothy Sandra Ashley Kimberly Emily Donna Michelle Carol Amanda Melissa Deborah Stephanie "
-    "Rebecca Laura Helen Sharon Cynthia Kathleen Amy Shirley Angela Anna Samuel Benjamin Alexander"
-).split()
-FAMILY_ES = (
-    "García Rodríguez González Fernández López Martínez Sánchez Pérez Gómez Martín Jiménez Ruiz "
-    "Hernández Díaz Moreno Muñoz Álvarez Romero Alonso Gutiérrez Navarro Torres Domínguez Vázquez "
-    "Ramos Gil Ramírez Serrano Blanco Molina Morales Suárez Ortega Delgado Castro Ortiz Rubio Marín "
-    "Sanz Núñez Iglesias Medina Garrido Cortés Castillo Santos Lozano Guerrero Cano Prieto Méndez "
-    "Cruz Calvo Gallego Vidal León Márquez Herrera Peña Flores Cabrera Campos Vega Fuentes Carrasco "
-    "Diez Caballero Reyes Nieto Aguilar Pascual Santana Herrero Lorenzo Montero Hidalgo Giménez"
-).split()
-FAMILY_EN = (
-    "Smith Johnson Williams Brown Jones Miller Davis Wilson Anderson Taylor Thomas Moore Martin "
-    "Jackson Thompson White Harris Clark Lewis Robinson Walker Young Allen King Wright Scott Green "
-    "Baker Adams Nelson Hill Campbell Mitchell Roberts Carter Phillips Evans Turner Parker Collins "
-    "Edwards Stewart Morris Murphy Cook Rogers Morgan Cooper Peterson Bailey Reed Kelly Howard"
-).split()
+GIVEN_ES = [
+    "María",
+    "José",
+    "Antonio",
+    "Manuel",
+    "Francisco",
+    "David",
+    "Juan",
+    "Javier",
+    "Daniel",
+    "Carlos",
+    "Laura",
+    "Ana",
+    "Carmen",
+    "Lucía",
+    "Marta",
+    "Elena",
+    "Pablo",
+    "Sergio",
+    "Jorge",
+    "Alberto",
+    "Luis",
+    "Miguel",
+    "Rafael",
+    "Pedro",
+    "Ángel",
+    "Fernando",
+    "Cristina",
+    "Isabel",
+    "Pilar",
+    "Teresa",
+    "Raquel",
+    "Patricia",
+    "Silvia",
+    "Sara",
+    "Paula",
+    "Andrea",
+    "Beatriz",
+    "Rosa",
+    "Alicia",
+    "Irene",
+    "Nuria",
+    "Alejandro",
+    "Adrián",
+    "Álvaro",
+    "Diego",
+    "Rubén",
+    "Iván",
+    "Óscar",
+    "Víctor",
+    "Mario",
+    "Enrique",
+    "Ramón",
+    "Vicente",
+    "Joaquín",
+    "Andrés",
+    "Eduardo",
+    "Roberto",
+    "Mercedes",
+    "Dolores",
+    "Concepción",
+    "Montserrat",
+    "Guillermo",
+    "Gonzalo",
+    "Ignacio",
+    "Santiago",
+    "Inmaculada",
+]
+GIVEN_EN = [
+    "James",
+    "John",
+    "Robert",
+    "Michael",
+    "William",
+    "David",
+    "Richard",
+    "Joseph",
+    "Thomas",
+    "Charles",
+    "Christopher",
+    "Daniel",
+    "Matthew",
+    "Anthony",
+    "Mark",
+    "Steven",
+    "Paul",
+    "Andrew",
+    "Joshua",
+    "Kenneth",
+    "Kevin",
+    "Brian",
+    "George",
+    "Edward",
+    "Mary",
+    "Patricia",
+    "Jennifer",
+    "Linda",
+    "Elizabeth",
+    "Barbara",
+    "Susan",
+    "Jessica",
+    "Sarah",
+    "Karen",
+    "Nancy",
+    "Margaret",
+    "Lisa",
+    "Betty",
+    "Dorothy",
+    "Sandra",
+    "Ashley",
+    "Kimberly",
+    "Emily",
+    "Donna",
+    "Michelle",
+    "Carol",
+    "Amanda",
+    "Melissa",
+    "Deborah",
+    "Stephanie",
+    "Rebecca",
+    "Laura",
+    "Helen",
+    "Sharon",
+    "Cynthia",
+    "Kathleen",
+    "Amy",
+    "Shirley",
+    "Angela",
+    "Anna",
+    "Samuel",
+    "Benjamin",
+    "Alexander",
+]
+FAMILY_ES = [
+    "García",
+    "Rodríguez",
+    "González",
+    "Fernández",
+    "López",
+    "Martínez",
+    "Sánchez",
+    "Pérez",
+    "Gómez",
+    "Martín",
+    "Jiménez",
+    "Ruiz",
+    "Hernández",
+    "Díaz",
+    "Moreno",
+    "Muñoz",
+    "Álvarez",
+    "Romero",
+    "Alonso",
+    "Gutiérrez",
+    "Navarro",
+    "Torres",
+    "Domínguez",
+    "Vázquez",
+    "Ramos",
+    "Gil",
+    "Ramírez",
+    "Serrano",
+    "Blanco",
+    "Molina",
+    "Morales",
+    "Suárez",
+    "Ortega",
+    "Delgado",
+    "Castro",
+    "Ortiz",
+    "Rubio",
+    "Marín",
+    "Sanz",
+    "Núñez",
+    "Iglesias",
+    "Medina",
+    "Garrido",
+    "Cortés",
+    "Castillo",
+    "Santos",
+    "Lozano",
+    "Guerrero",
+    "Cano",
+    "Prieto",
+    "Méndez",
+    "Cruz",
+    "Calvo",
+    "Gallego",
+    "Vidal",
+    "León",
+    "Márquez",
+    "Herrera",
+    "Peña",
+    "Flores",
+    "Cabrera",
+    "Campos",
+    "Vega",
+    "Fuentes",
+    "Carrasco",
+    "Diez",
+    "Caballero",
+    "Reyes",
+    "Nieto",
+    "Aguilar",
+    "Pascual",
+    "Santana",
+    "Herrero",
+    "Lorenzo",
+    "Montero",
+    "Hidalgo",
+    "Giménez",
+]
+FAMILY_EN = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Jackson",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Green",
+    "Baker",
+    "Adams",
+    "Nelson",
+    "Hill",
+    "Campbell",
+    "Mitchell",
+    "Roberts",
+    "Carter",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Parker",
+    "Collins",
+    "Edwards",
+    "Stewart",
+    "Morris",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Bailey",
+    "Reed",
+    "Kelly",
+    "Howard",
+]
 NICKNAMES = {
     "Francisco": "Paco", "José": "Pepe", "Manuel": "Manolo", "Dolores": "Lola",
     "Concepción": "Concha", "Ignacio": "Nacho", "Guillermo": "Guille", "Montserrat": "Montse",
@@ -53,10 +293,34 @@ NICKNAMES = {
     "Andrew": "Andy", "Samuel": "Sam", "Benjamin": "Ben", "Jennifer": "Jenny", "Rebecca": "Becky",
     "Patricia": "Pat", "Deborah": "Debbie", "Kenneth": "Ken", "Steven": "Steve",
 }  # fmt: skip
-STREETS_ES = (
-    "Mayor Alcalá Gran Vía Serrano Princesa Atocha Toledo Segovia Goya Velázquez Arenal".split()
-)
-STREETS_EN = "High Station Church Park Victoria Green Manor Mill Queen King Oak Elm".split()
+STREETS_ES = [
+    "Mayor",
+    "Alcalá",
+    "Gran",
+    "Vía",
+    "Serrano",
+    "Princesa",
+    "Atocha",
+    "Toledo",
+    "Segovia",
+    "Goya",
+    "Velázquez",
+    "Arenal",
+]
+STREETS_EN = [
+    "High",
+    "Station",
+    "Church",
+    "Park",
+    "Victoria",
+    "Green",
+    "Manor",
+    "Mill",
+    "Queen",
+    "King",
+    "Oak",
+    "Elm",
+]
 CITIES = {
     "ES": [("Madrid", "280"), ("Barcelona", "080"), ("Valencia", "460"), ("Sevilla", "410")],
     "GB": [("London", "SW1"), ("Leeds", "LS1"), ("Bristol", "BS1"), ("York", "YO1")],
@@ -127,8 +391,6 @@ def _address(rng: random.Random, country: str) -> dict[str, str]:
 
 
 def _email(rng: random.Random, given: str, family: str) -> str:
-    import unicodedata
-
     def ascii_only(text: str) -> str:
         return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
@@ -185,8 +447,6 @@ def _noise_case(rng: random.Random, text: str) -> str:
     if roll < 0.08:
         return text.upper()
     if roll < 0.12:
-        import unicodedata
-
         return "".join(
             c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)
         )
