@@ -1,0 +1,245 @@
+"""Ingestion speed: `mds import` into a preloaded store, single-signal POST latency, memory.
+
+Baseline in the same run: a raw COPY of the same signals into a plain table.
+Run: `.venv/bin/python bench/ingest.py [--preload 100000] [--signals 5000] [--posts 1000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx2 as httpx
+from psycopg.types.json import Jsonb
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+
+from bench.common import bench_database, percentiles
+from bench.people import Person, generate
+from mds.config import load_settings
+from mds.domain.normalization import normalize_attributes
+from mds.domain.profile import Profile
+from mds.matching.record import match_record
+from mds.security.providers import LocalKeyFileProvider
+from mds.services.keys import load_keyring
+from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
+from mds.store import match_keys, migrate
+from mds.store import source_identities as identities
+from mds.store import users as user_store
+from mds.store.bulk import copy_rows
+from mds.store.database import make_engine
+from mds.store.models import Base
+from mds.store.source_identities import IdentityRow
+from mds.store.users import UserRow
+
+CHUNK = 5_000
+
+
+def person_attributes(p: Person) -> dict[str, object]:
+    attrs: dict[str, object] = {
+        "given_name": p.given,
+        "family_name": p.family,
+        "date_of_birth": p.dob.isoformat(),
+        "email": p.email,
+        "phone": p.phone,
+        "address": p.address,
+    }
+    if p.gov_id:
+        attrs["government_id"] = {"type": "national_id", "country": "ES", "value": p.gov_id}
+    return attrs
+
+
+def preload(sessions: sessionmaker, keyring: object, people: list[Person]) -> float:
+    """Write `people` as distinct users straight through the repositories (no resolution)."""
+    from datetime import UTC, date, datetime
+
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    for offset in range(0, len(people), CHUNK):
+        users, profiles, rows, keyed = [], [], [], []
+        for p in people[offset : offset + CHUNK]:
+            raw = person_attributes(p)
+            normalized = normalize_attributes(raw, default_region=None, today=date.today())
+            record = match_record(normalized)
+            user = UserRow(uuid.uuid4(), "active", None, 1, now)
+            row = IdentityRow(uuid.uuid4(), "preload", f"P-{p.pid}", user.id, raw, record)
+            users.append(user)
+            profiles.append((user.id, Profile(**normalized.golden_values())))
+            rows.append(row)
+            keys = hashed_blocking_keys(record, keyring) + hashed_tf_keys(record, keyring)  # type: ignore[arg-type]
+            keyed.append((row.id, user.id, keys))
+        with sessions() as session, session.begin():
+            user_store.insert_users(session, users)
+            user_store.upsert_profiles(session, keyring, profiles)  # type: ignore[arg-type]
+            identities.insert_rows(session, keyring, rows)  # type: ignore[arg-type]
+            match_keys.replace_keys(session, keyed)
+    with sessions() as session, session.begin():
+        session.execute(text("ANALYZE"))
+    return time.perf_counter() - started
+
+
+def copy_baseline(sessions: sessionmaker, signals: list[dict]) -> float:
+    with sessions() as session, session.begin():
+        session.execute(text("CREATE TABLE IF NOT EXISTS bench_raw_signals (payload jsonb)"))
+    table = Base.metadata.tables.get("bench_raw_signals")
+    started = time.perf_counter()
+    with sessions() as session, session.begin():
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy("COPY bench_raw_signals (payload) FROM STDIN") as copy:
+            for s in signals:
+                copy.write_row([Jsonb(s)])
+    _ = (table, copy_rows)
+    return time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def post_latencies(env: dict[str, str], signals: list[dict], rate: float) -> list[float]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mds", "serve", "--port", str(port)],
+        env={**env, "MDS_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        latencies: list[float] = []
+        lock = threading.Lock()
+        client = httpx.Client(base_url=base, timeout=10)
+
+        def send(body: dict) -> None:
+            started = time.perf_counter()
+            response = client.post("/v1/signals", json=body)
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            with lock:
+                latencies.append(elapsed)
+
+        threads = []
+        start = time.perf_counter()
+        for i, body in enumerate(signals):
+            # Open-loop pacing: request i leaves at start + i / rate, whatever the others do.
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            thread = threading.Thread(target=send, args=(body,))
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        client.close()
+        return latencies
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preload", type=int, default=100_000)
+    parser.add_argument("--signals", type=int, default=5_000)
+    parser.add_argument("--posts", type=int, default=1_000)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+
+    people = generate(args.preload + args.signals // 2, seed=7).people
+    stored, incoming = people[: args.preload], people[args.preload :]
+    population = generate(max(args.signals // 2, 1), seed=11)
+    # New signals: fresh people (each seen a few times) plus updates of stored users.
+    fresh = [e.signal for e in population.signals][: args.signals // 2]
+    rng = random.Random(3)
+    updates = []
+    for n, p in enumerate(rng.sample(stored, min(len(stored), args.signals - len(fresh)))):
+        updates.append(
+            {
+                "event_id": f"upd-{n}",
+                "source_system": "crm",
+                "source_record_id": f"U-{p.pid}",
+                "event_type": "crm_import",
+                "occurred_at": "2026-11-01T10:00:00+00:00",
+                "attributes": {k: v for k, v in person_attributes(p).items() if k != "address"},
+            }
+        )
+    signals = fresh + updates
+    rng.shuffle(signals)
+    _ = incoming
+
+    with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        settings = load_settings(database_url=url, data_dir=data_dir)
+        engine = make_engine(url, settings)
+        migrate.upgrade(engine, settings)
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        keyring = load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))
+        preload_s = preload(sessions, keyring, stored)
+        print(f"preloaded {len(stored):,} users in {preload_s:.1f}s")
+
+        baseline_s = copy_baseline(sessions, signals)
+        path = data_dir / "signals.jsonl"
+        path.write_text("".join(json.dumps(s) + "\n" for s in signals))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MDS_")}
+        env.update(
+            DATABASE_URL=url.replace("postgresql+psycopg", "postgresql"),
+            MDS_DATA_DIR=str(data_dir),
+            MDS_INGEST_BATCH_SIZE=str(args.batch),
+        )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "mds", "import", str(path)],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        import_s = time.perf_counter() - started
+        import_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if result.returncode != 0:
+            print(result.stderr[-2000:])
+        print(f"`mds import` of {len(signals):,} signals into a {len(stored):,}-user store:")
+        print(f"  {len(signals) / import_s:,.0f} signals/s ({import_s:.1f}s, process start included)")
+        print(f"  baseline raw COPY of the same rows: {len(signals) / baseline_s:,.0f} rows/s")
+        print(f"  import / COPY time ratio: {import_s / baseline_s:,.0f}x")
+        print(f"  peak RSS of the import process: {max(import_rss, before) / 1024:.0f} MiB")
+        summary = [line for line in result.stderr.splitlines() if line.startswith("imported")]
+        print(f"  {summary[-1] if summary else result.stderr[-300:]}")
+
+        posts = generate(args.posts, seed=99).signals[: args.posts]
+        latencies = post_latencies(env, [e.signal for e in posts], args.rate)
+        p50, p99 = percentiles(latencies)
+        print(
+            f"single-signal POST /v1/signals at {args.rate:.0f} req/s, {len(latencies):,} requests:"
+            f" p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
+        print(
+            f"  peak RSS of the server: "
+            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB"
+        )
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
