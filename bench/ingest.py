@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,9 +40,7 @@ from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
 from mds.store import match_keys, migrate
 from mds.store import source_identities as identities
 from mds.store import users as user_store
-from mds.store.bulk import copy_rows
 from mds.store.database import make_engine
-from mds.store.models import Base
 from mds.store.source_identities import IdentityRow
 from mds.store.users import UserRow
 
@@ -64,8 +63,6 @@ def person_attributes(p: Person) -> dict[str, object]:
 
 def preload(sessions: sessionmaker, keyring: object, people: list[Person]) -> float:
     """Write `people` as distinct users straight through the repositories (no resolution)."""
-    from datetime import UTC, date, datetime
-
     started = time.perf_counter()
     now = datetime.now(UTC)
     for offset in range(0, len(people), CHUNK):
@@ -94,14 +91,15 @@ def preload(sessions: sessionmaker, keyring: object, people: list[Person]) -> fl
 def copy_baseline(sessions: sessionmaker, signals: list[dict]) -> float:
     with sessions() as session, session.begin():
         session.execute(text("CREATE TABLE IF NOT EXISTS bench_raw_signals (payload jsonb)"))
-    table = Base.metadata.tables.get("bench_raw_signals")
     started = time.perf_counter()
     with sessions() as session, session.begin():
         raw = session.connection().connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy("COPY bench_raw_signals (payload) FROM STDIN") as copy:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy("COPY bench_raw_signals (payload) FROM STDIN") as copy,
+        ):
             for s in signals:
                 copy.write_row([Jsonb(s)])
-    _ = (table, copy_rows)
     return time.perf_counter() - started
 
 
@@ -111,7 +109,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def post_latencies(env: dict[str, str], signals: list[dict], rate: float) -> list[float]:
+def post_latencies(
+    env: dict[str, str], signals: list[dict], rate: float
+) -> tuple[list[float], float]:
+    """Latencies of paced single-signal POSTs, and the server's peak RSS in MiB."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mds", "serve", "--port", str(port)],
@@ -153,7 +154,12 @@ def post_latencies(env: dict[str, str], signals: list[dict], rate: float) -> lis
         for thread in threads:
             thread.join()
         client.close()
-        return latencies
+        # Linux VmHWM: the process's peak resident set size.
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        peak_kib = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")
+        )
+        return latencies, peak_kib / 1024
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -168,8 +174,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args()
 
-    people = generate(args.preload + args.signals // 2, seed=7).people
-    stored, incoming = people[: args.preload], people[args.preload :]
+    people = generate(args.preload, seed=7).people
+    stored = people[: args.preload]
     population = generate(max(args.signals // 2, 1), seed=11)
     # New signals: fresh people (each seen a few times) plus updates of stored users.
     fresh = [e.signal for e in population.signals][: args.signals // 2]
@@ -188,7 +194,6 @@ def main() -> None:
         )
     signals = fresh + updates
     rng.shuffle(signals)
-    _ = incoming
 
     with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
@@ -209,7 +214,6 @@ def main() -> None:
             MDS_DATA_DIR=str(data_dir),
             MDS_INGEST_BATCH_SIZE=str(args.batch),
         )
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-m", "mds", "import", str(path)],
@@ -220,24 +224,23 @@ def main() -> None:
         if result.returncode != 0:
             print(result.stderr[-2000:])
         print(f"`mds import` of {len(signals):,} signals into a {len(stored):,}-user store:")
-        print(f"  {len(signals) / import_s:,.0f} signals/s ({import_s:.1f}s, process start included)")
+        print(
+            f"  {len(signals) / import_s:,.0f} signals/s ({import_s:.1f}s, process start included)"
+        )
         print(f"  baseline raw COPY of the same rows: {len(signals) / baseline_s:,.0f} rows/s")
         print(f"  import / COPY time ratio: {import_s / baseline_s:,.0f}x")
-        print(f"  peak RSS of the import process: {max(import_rss, before) / 1024:.0f} MiB")
+        print(f"  peak RSS of the import process: {import_rss / 1024:.0f} MiB")
         summary = [line for line in result.stderr.splitlines() if line.startswith("imported")]
         print(f"  {summary[-1] if summary else result.stderr[-300:]}")
 
         posts = generate(args.posts, seed=99).signals[: args.posts]
-        latencies = post_latencies(env, [e.signal for e in posts], args.rate)
+        latencies, server_mib = post_latencies(env, [e.signal for e in posts], args.rate)
         p50, p99 = percentiles(latencies)
         print(
             f"single-signal POST /v1/signals at {args.rate:.0f} req/s, {len(latencies):,} requests:"
             f" p50 {p50:.1f} ms, p99 {p99:.1f} ms"
         )
-        print(
-            f"  peak RSS of the server: "
-            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB"
-        )
+        print(f"  peak RSS of the server: {server_mib:.0f} MiB")
         engine.dispose()
 
 

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mds.matching.blocking import blocking_keys
+from mds.matching.candidates import best_candidates
 from mds.matching.comparisons import compare_records
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import Candidate, Outcome, Risk, Thresholds, decide
@@ -214,3 +215,14 @@ def test_em_recovers_separated_m_and_u() -> None:
     assert params.u["date_of_birth"]["different"] > 0.95
     assert 0.05 < params.prior < 0.15
     assert ModelParameters.from_json(1, params.to_json()).weights == params.weights
+
+
+def test_candidates_are_ranked_by_shared_key_strength_and_bounded() -> None:
+    email, name = ("email", b"e"), ("full_name", b"n")
+    found = [("email", b"e", "i1", "strong")] + [
+        ("full_name", b"n", f"i{n}", f"weak{n:02d}") for n in range(20)
+    ]
+    kept = best_candidates([[email, name]], found, per_record=3)
+    assert "strong" in kept
+    assert len(kept) == 3
+    assert best_candidates([[("phone", b"p")]], found) == set()

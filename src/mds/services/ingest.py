@@ -16,7 +16,6 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 from mds.domain.audit import AuditEntry
 from mds.domain.normalization import NormalizedRecord
 from mds.domain.signals import Signal
+from mds.matching.candidates import best_candidates
 from mds.matching.record import MatchRecord, match_record
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
@@ -200,7 +200,7 @@ class _Batch:
                 keys += hashed_blocking_keys(row.record, keyring)
             wanted_by_signal.append(keys)
         found = match_keys.candidates(session, [k for keys in wanted_by_signal for k in keys])
-        kept = _best_candidates(wanted_by_signal, found)
+        kept = best_candidates(wanted_by_signal, found)
         found = [row for row in found if row[3] in kept]
         user_ids = kept | {r.user_id for r in existing.values() if r.user_id is not None}
         for row in existing.values():
@@ -344,41 +344,6 @@ class _Batch:
             )
         inbox.record_outcomes(self.session, rows)
         return entries
-
-
-# How much sharing one blocking key says about a candidate, to rank candidates before scoring.
-KEY_STRENGTH = {
-    "email": 8,
-    "phone": 6,
-    "gov_id": 8,
-    "name_dob": 3,
-    "name_postcode": 2,
-    "full_name": 1,
-}
-CANDIDATES_PER_SIGNAL = 8
-
-
-def _best_candidates(
-    wanted_by_signal: list[list[HashedKey]], found: list[tuple[str, bytes, Any, Any]]
-) -> set[Any]:
-    """Per signal, the users sharing the most (and strongest) keys: only those are scored.
-
-    A user reached through a common key alone (a frequent name with a birth year) competes
-    with many others; one sharing an email or several keys wins a place. This bounds the work
-    per signal, whatever the store size.
-    """
-    by_key: dict[HashedKey, list[Any]] = {}
-    for key_type, key_hash, _identity, user in found:
-        by_key.setdefault((key_type, key_hash), []).append(user)
-    kept: set[Any] = set()
-    for keys in wanted_by_signal:
-        strength: dict[Any, int] = {}
-        for key in dict.fromkeys(keys):
-            for user in dict.fromkeys(by_key.get(key, ())):
-                strength[user] = strength.get(user, 0) + KEY_STRENGTH.get(key[0], 1)
-        ranked = sorted(strength.items(), key=lambda item: (-item[1], str(item[0])))
-        kept.update(user for user, _ in ranked[:CANDIDATES_PER_SIGNAL])
-    return kept
 
 
 def _record_of(normalized: NormalizedRecord) -> MatchRecord:
