@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 # Term frequencies are relative to at least this many identities: in a near-empty store every
 # name would look common and exact name agreement would count for nothing.
 MIN_TF_POPULATION = 1_000
+POPULATION_TTL_SECONDS = 30.0
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 MAX_ATTEMPTS = 5
 
@@ -67,6 +68,17 @@ class IngestService:
     # duplicate users. Production code never sets them.
     after_load: Callable[[], None] | None = None
     advisory_locks: bool = True
+    _population: tuple[float, int] | None = None
+
+    def population(self, session: Session) -> int:
+        """Identities in the store, re-counted at most every POPULATION_TTL_SECONDS: it moves
+        slowly and only scales the prior and the term frequencies."""
+        cached = self._population
+        if cached is not None and time.monotonic() - cached[0] < POPULATION_TTL_SECONDS:
+            return cached[1]
+        count = identities.approximate_count(session)
+        self._population = (time.monotonic(), count)
+        return count
 
     def ingest(self, signals: Sequence[Signal], actor: str = "ingest") -> list[SignalOutcome]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -214,14 +226,17 @@ class _Batch:
 
     def _term_frequency(self) -> tuple[TermFrequency, int]:
         keyring, ws = self.keyring, self.ws
-        records = [r.record for r in ws.identities.values() if r.record is not None]
-        records += [self.alone[i] for i in self.fresh]
+        # Term frequency matters for exact agreement, i.e. for the incoming records' own values:
+        # the signals' attributes and what their source identities already hold.
+        records = [self.alone[i] for i in self.fresh]
+        for i in self.fresh:
+            held = ws.by_source.get(self.signals[i].key)
+            if held is not None and held.record is not None:
+                records.append(held.record)
         counts = match_keys.term_counts(
             self.session, [k for r in records for k in hashed_tf_keys(r, keyring)]
         )
-        population = max(
-            identities.approximate_count(self.session) + len(self.fresh), MIN_TF_POPULATION
-        )
+        population = max(self.service.population(self.session) + len(self.fresh), MIN_TF_POPULATION)
 
         def frequency(field: str, value: str) -> float | None:
             key = tf_key(field, value, keyring)

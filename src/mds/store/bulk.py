@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session
 
 
 def copy_rows(session: Session, table: Table, rows: Iterable[dict[str, Any]]) -> int:
-    """COPY `rows` (dicts keyed by column name) into `table`; every row has the same keys."""
+    """COPY `rows` (dicts keyed by column name, all with the same keys) into `table`.
+
+    Measured: even for one row, COPY beats a compiled multi-row INSERT here (SQLAlchemy compiles
+    a new statement for each row count)."""
     materialized: Sequence[dict[str, Any]] = rows if isinstance(rows, list) else list(rows)
     if not materialized:
         return 0

@@ -173,7 +173,7 @@ def approximate_count(session: Session) -> int:
     estimate = session.execute(
         text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'source_identities'::regclass")
     ).scalar_one()
-    if estimate is not None and estimate > 100_000:
+    if estimate is not None and estimate > 10_000:
         return int(estimate)
     return int(session.execute(text("SELECT count(*) FROM source_identities")).scalar_one())
 
