@@ -9,7 +9,10 @@ Run: `.venv/bin/python bench/quality.py [--persons N] [--batch B] [--seed S]`.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,17 +71,50 @@ def blocking_recall(signals: list[Emitted], truth: set[tuple[Record, Record]]) -
     return found / len(truth) if truth else 1.0
 
 
-def run_once(url: str, data_dir: Path, signals: list[Emitted], batch: int) -> tuple[dict, float]:
+def import_processes(url: str, data_dir: Path, signals: list[Emitted], batch: int, n: int) -> None:
+    """`mds import` in `n` concurrent processes, process k taking every n-th signal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDS_")}
+    env.update(
+        DATABASE_URL=url.replace("postgresql+psycopg", "postgresql"),
+        MDS_DATA_DIR=str(data_dir),
+        MDS_KEY_FILE=str(data_dir / "kek.json"),
+        MDS_INGEST_BATCH_SIZE=str(batch),
+    )
+    processes = []
+    for k in range(n):
+        path = data_dir / f"part{k}.jsonl"
+        path.write_text("".join(json.dumps(e.signal) + "\n" for e in signals[k::n]))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "mds", "import", str(path)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for process in processes:
+        _, err = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"mds import failed: {err[-1000:]}")
+
+
+def run_once(
+    url: str, data_dir: Path, signals: list[Emitted], batch: int, processes: int = 0
+) -> tuple[dict, float]:
     settings = load_settings(database_url=url, data_dir=data_dir)
     engine = make_engine(url, settings)
     migrate.upgrade(engine, settings)
     sessions = sessionmaker(engine, expire_on_commit=False)
     keyring = load_keyring(sessions, LocalKeyFileProvider(data_dir / "kek.json"))
-    service = IngestService(sessions, keyring, ResolutionConfig.from_settings(settings))
-    parsed = [Signal.model_validate(e.signal) for e in signals]
     started = time.perf_counter()
-    for offset in range(0, len(parsed), batch):
-        service.ingest(parsed[offset : offset + batch])
+    if processes:
+        import_processes(url, data_dir, signals, batch, processes)
+    else:
+        service = IngestService(sessions, keyring, ResolutionConfig.from_settings(settings))
+        parsed = [Signal.model_validate(e.signal) for e in signals]
+        for offset in range(0, len(parsed), batch):
+            service.ingest(parsed[offset : offset + batch])
     elapsed = time.perf_counter() - started
 
     with sessions() as session:
@@ -141,6 +177,11 @@ def clusters_with_reviews(assignment: dict[Record, object], reviews: list) -> di
     return {record: find(user) for record, user in assignment.items()}
 
 
+def jaccard(a: set, b: set) -> float:
+    union = a | b
+    return len(a & b) / len(union) if union else 1.0
+
+
 def pair_set(assignment: dict[Record, object]) -> set[tuple[Record, Record]]:
     groups: dict[object, list[Record]] = defaultdict(list)
     for record, user in assignment.items():
@@ -163,6 +204,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--examples", type=int, default=0, help="print N errors of each kind")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="also run `mds import` in N interleaved processes"
+    )
     args = parser.parse_args()
 
     population = generate(args.persons, seed=args.seed)
@@ -221,9 +265,24 @@ def main() -> None:
             )
 
     first, second = (pair_set(r["assignment"]) for r in runs)
-    union = first | second
-    agreement = len(first & second) / len(union) if union else 1.0
-    print(f"order agreement (linked pairs, Jaccard) {agreement:.4f}")
+    print(f"order agreement (linked pairs, Jaccard) {jaccard(first, second):.4f}")
+
+    if args.processes:
+        shuffled = signals[:]
+        random.Random(args.seed + 1).shuffle(shuffled)
+        with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+            result, elapsed = run_once(url, Path(tmp), shuffled, args.batch, args.processes)
+            linked = pair_set(result["assignment"])
+            tp = len(linked & truth)
+            print(
+                f"{args.processes} `mds import` processes on interleaved parts of run 1's order:"
+                f" {len(signals) / elapsed:,.0f} signals/s (process start included),"
+                f" precision {tp / max(len(linked), 1):.4f}, recall {tp / len(truth):.4f},"
+                f" agreement with run 1 {jaccard(linked, first):.4f}"
+            )
+            again, _ = run_once(url, Path(tmp), shuffled, args.batch, args.processes)
+            unchanged = again["assignment"] == result["assignment"]
+            print(f"importing the same files again changes nothing: {unchanged}")
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 
