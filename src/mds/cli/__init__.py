@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from mds.cli import db, export, imports, keys, serve
+from mds.cli import db, export, imports, keys, model, serve
 from mds.config import SettingsError
 from mds.security.errors import SecurityError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("import")(imports.import_signals)
 app.add_typer(export.app, name="export")
+app.add_typer(model.app, name="model")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 

@@ -123,6 +123,13 @@ def load_by_users(
     return _rows(session, keyring, _columns().where(SourceIdentity.user_id.in_(wanted)))
 
 
+def load_by_ids(session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]) -> list[IdentityRow]:
+    wanted = list(set(ids))
+    if not wanted:
+        return []
+    return _rows(session, keyring, _columns().where(SourceIdentity.id.in_(wanted)))
+
+
 def _values(keyring: Keyring, row: IdentityRow) -> dict[str, Any]:
     return {
         "id": row.id,

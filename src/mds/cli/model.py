@@ -1,0 +1,78 @@
+"""`mds model …`: train matching parameters by EM, list versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from mds.bootstrap import build_runtime
+from mds.cli.common import settings_for_cli
+from mds.matching.comparisons import COMPARISONS
+from mds.services.training import train_model
+from mds.store.models import MatchModel
+
+app = typer.Typer(help="Matching model: EM training and versions.", no_args_is_help=True)
+console = Console()
+
+
+@app.command("train")
+def train_command(
+    sample_keys: Annotated[int, typer.Option(help="Blocking keys to sample pairs from")] = 20_000,
+    activate: Annotated[bool, typer.Option(help="Make the new version the active one")] = True,
+    dry_run: Annotated[bool, typer.Option(help="Train and print, store nothing")] = False,
+) -> None:
+    """Estimate m/u and the prior from candidate pairs in the store; store a new version."""
+    runtime = build_runtime(settings_for_cli())
+    try:
+        report = train_model(
+            runtime.sessions,
+            runtime.keyring,
+            sample_keys=sample_keys,
+            activate=activate,
+            dry_run=dry_run,
+        )
+    except ValueError as exc:
+        console.print(f"[red]cannot train:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    params = report.result.parameters
+    table = Table("field", "level", "m", "u", "weight (bits)")
+    for comparison in COMPARISONS:
+        for level in comparison.levels:
+            table.add_row(
+                comparison.field,
+                level,
+                f"{params.m[comparison.field][level]:.4f}",
+                f"{params.u[comparison.field][level]:.6f}",
+                f"{params.weight(comparison.field, level):+.2f}",
+            )
+    console.print(table)
+    status = "converged" if report.result.converged else "did not converge"
+    console.print(
+        f"{report.result.pairs} pairs, {report.result.iterations} iterations ({status});"
+        f" prior {params.prior:.6f}"
+    )
+    if report.version is not None:
+        console.print(f"stored as version {report.version}{' (active)' if activate else ''}")
+
+
+@app.command("list")
+def list_command() -> None:
+    """Model versions, newest first."""
+    runtime = build_runtime(settings_for_cli())
+    table = Table("version", "active", "created", "description")
+    with runtime.sessions() as session:
+        for model in session.scalars(select(MatchModel).order_by(MatchModel.version.desc())):
+            table.add_row(
+                str(model.version),
+                "yes" if model.is_active else "",
+                model.created_at.isoformat(timespec="seconds"),
+                model.description or "",
+            )
+    runtime.close()
+    console.print(table)

@@ -1,0 +1,43 @@
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mds.security.keyring import Keyring
+from mds.services.training import train_model
+from mds.store import match_models
+from mds.store.models import MatchModel
+from tests.integration.ingest_helpers import ANA, service, signal
+
+
+def test_training_needs_candidate_pairs(sessions: sessionmaker[Session], keyring: Keyring) -> None:
+    with pytest.raises(ValueError, match="no comparison vectors"):
+        train_model(sessions, keyring, dry_run=True)
+
+
+def test_training_stores_a_new_active_version_used_by_later_decisions(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    people = [
+        {**ANA},
+        {**ANA, "given_name": "Anna", "email": "ana.g@example.com"},
+        {"given_name": "Luis", "family_name": "García", "date_of_birth": "1990-04-01"},
+        {"given_name": "Luis", "family_name": "Garcia", "phone": "+34 699 000 111"},
+        {"given_name": "Eva", "family_name": "García", "date_of_birth": "1991-05-02"},
+    ]
+    ingest.ingest([signal(f"C-{n}", **attrs) for n, attrs in enumerate(people)])
+
+    report = train_model(sessions, keyring)
+    assert report.version == 1
+    assert report.result.pairs > 0
+    with sessions() as session:
+        active = match_models.active(session)
+        stored = session.scalars(select(MatchModel)).one()
+    assert active.version == 1 and stored.is_active
+    assert "EM on" in (stored.description or "")
+    assert active.m["given_name"]["exact"] != pytest.approx(0.86, abs=1e-9)
+
+    second = train_model(sessions, keyring, activate=False)
+    with sessions() as session:
+        assert match_models.active(session).version == 1
+    assert second.version == 2
