@@ -9,9 +9,18 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from mds.store.database import sqlalchemy_url
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mds.config import Settings, load_settings
+from mds.security.keyring import Keyring
+from mds.security.providers import LocalKeyFileProvider
+from mds.services.keys import load_keyring
+from mds.store import migrate
+from mds.store.database import make_engine, sqlalchemy_url
 from mds.store.embedded import EmbeddedPostgres
 
 
@@ -47,3 +56,21 @@ def bench_database() -> Iterator[str]:
             yield sqlalchemy_url(server.ensure_database("bench"))
         finally:
             server.release()
+
+
+@dataclass
+class Store:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keyring: Keyring
+
+
+def open_store(url: str, data_dir: Path) -> Store:
+    """Settings, engine at migration head, session factory and keyring for a bench database."""
+    settings = load_settings(database_url=url, data_dir=data_dir)
+    engine = make_engine(url, settings)
+    migrate.upgrade(engine, settings)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))
+    return Store(settings, engine, sessions, keyring)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -15,17 +16,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
-from sqlalchemy.orm import sessionmaker
 
-from bench.common import bench_database, peak_rss_mib, percentiles, time_each
-from mds.config import load_settings
+from bench.common import bench_database, open_store, peak_rss_mib, percentiles, time_each
 from mds.domain.profile import Profile
 from mds.security.envelope import CellContext, generate_key
 from mds.security.keyring import Keyring
-from mds.security.providers import LocalKeyFileProvider
-from mds.services.keys import load_keyring
-from mds.store import migrate, users
-from mds.store.database import make_engine
+from mds.store import users
 
 SAMPLE = Profile(
     given_name="Ana",
@@ -67,12 +63,9 @@ def crypto_figures(count: int) -> None:
 
 
 def storage_figures(rows: int, batch: int) -> None:
-    with bench_database() as url:
-        settings = load_settings(database_url=url, data_dir=Path("/tmp/mds-bench-data"))
-        engine = make_engine(url, settings)
-        migrate.upgrade(engine, settings)
-        sessions = sessionmaker(engine, expire_on_commit=False)
-        keyring = load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))
+    with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+        store = open_store(url, Path(tmp))
+        engine, sessions, keyring = store.engine, store.sessions, store.keyring
 
         # Baseline: the same seven PII values per row, plaintext, COPY into an unlogged-free table.
         with engine.begin() as conn:

@@ -28,19 +28,15 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import bench_database, percentiles
+from bench.common import bench_database, open_store, percentiles
 from bench.people import Person, generate
-from mds.config import load_settings
 from mds.domain.normalization import normalize_attributes
 from mds.domain.profile import Profile
 from mds.matching.record import match_record
-from mds.security.providers import LocalKeyFileProvider
-from mds.services.keys import load_keyring
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
-from mds.store import match_keys, migrate
+from mds.store import match_keys
 from mds.store import source_identities as identities
 from mds.store import users as user_store
-from mds.store.database import make_engine
 from mds.store.source_identities import IdentityRow
 from mds.store.users import UserRow
 
@@ -197,11 +193,8 @@ def main() -> None:
 
     with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        settings = load_settings(database_url=url, data_dir=data_dir)
-        engine = make_engine(url, settings)
-        migrate.upgrade(engine, settings)
-        sessions = sessionmaker(engine, expire_on_commit=False)
-        keyring = load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))
+        store = open_store(url, data_dir)
+        engine, sessions, keyring = store.engine, store.sessions, store.keyring
         preload_s = preload(sessions, keyring, stored)
         print(f"preloaded {len(stored):,} users in {preload_s:.1f}s")
 

@@ -24,21 +24,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
-from bench.common import bench_database, peak_rss_mib
+from bench.common import bench_database, open_store, peak_rss_mib
 from bench.people import Emitted, generate
-from mds.config import load_settings
 from mds.domain.normalization import normalize_attributes
 from mds.domain.signals import Signal
 from mds.matching.blocking import blocking_keys
 from mds.matching.record import match_record
-from mds.security.providers import LocalKeyFileProvider
 from mds.services.ingest import IngestService
-from mds.services.keys import load_keyring
 from mds.services.resolution.config import ResolutionConfig
-from mds.store import migrate
-from mds.store.database import make_engine
 from mds.store.models import CanonicalUser, PotentialDuplicate, SourceIdentity
 
 Record = tuple[str, str]
@@ -77,7 +71,6 @@ def import_processes(url: str, data_dir: Path, signals: list[Emitted], batch: in
     env.update(
         DATABASE_URL=url.replace("postgresql+psycopg", "postgresql"),
         MDS_DATA_DIR=str(data_dir),
-        MDS_KEY_FILE=str(data_dir / "kek.json"),
         MDS_INGEST_BATCH_SIZE=str(batch),
     )
     processes = []
@@ -102,11 +95,13 @@ def import_processes(url: str, data_dir: Path, signals: list[Emitted], batch: in
 def run_once(
     url: str, data_dir: Path, signals: list[Emitted], batch: int, processes: int = 0
 ) -> tuple[dict, float]:
-    settings = load_settings(database_url=url, data_dir=data_dir)
-    engine = make_engine(url, settings)
-    migrate.upgrade(engine, settings)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    keyring = load_keyring(sessions, LocalKeyFileProvider(data_dir / "kek.json"))
+    store = open_store(url, data_dir)
+    engine, sessions, keyring, settings = (
+        store.engine,
+        store.sessions,
+        store.keyring,
+        store.settings,
+    )
     started = time.perf_counter()
     if processes:
         import_processes(url, data_dir, signals, batch, processes)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Engine
 
-from mds.bootstrap import connect
+from mds.bootstrap import Runtime, build_runtime, connect
 from mds.config import LogFormat, Settings, load_settings
 from mds.observability import configure_logging
 
@@ -18,3 +21,13 @@ def settings_for_cli() -> Settings:
 
 def engine_for_cli(settings: Settings) -> Engine:
     return connect(settings)
+
+
+@contextmanager
+def cli_runtime() -> Iterator[Runtime]:
+    """Settings, database (migrated), keyring for one command; closed on the way out."""
+    runtime = build_runtime(settings_for_cli())
+    try:
+        yield runtime
+    finally:
+        runtime.close()

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import func, select
 
-from mds.bootstrap import build_runtime
-from mds.cli.common import settings_for_cli
+from mds.cli.common import cli_runtime
 from mds.store.models import CanonicalProfile, CanonicalUser, PotentialDuplicate, SourceIdentity
 from mds.store.users import decrypt_profile
 
@@ -25,8 +24,7 @@ def _write(record: dict[str, Any]) -> None:
 @app.command()
 def identities() -> None:
     """{source_system, source_record_id, user_id} for every linked source identity."""
-    runtime = build_runtime(settings_for_cli())
-    with runtime.sessions() as session:
+    with cli_runtime() as runtime, runtime.sessions() as session:
         rows = session.execute(
             select(
                 SourceIdentity.source_system,
@@ -39,7 +37,6 @@ def identities() -> None:
         )
         for system, record_id, user_id in rows:
             _write({"source_system": system, "source_record_id": record_id, "user_id": user_id})
-    runtime.close()
 
 
 @app.command()
@@ -47,23 +44,22 @@ def duplicates(
     status: Annotated[str, typer.Option(help="open, merged, rejected, stale or all")] = "open",
 ) -> None:
     """{id, user_a, user_b, score, risk, status} of review items (open ones by default)."""
-    runtime = build_runtime(settings_for_cli())
-    query = select(PotentialDuplicate).order_by(PotentialDuplicate.created_at)
-    if status != "all":
-        query = query.where(PotentialDuplicate.status == status)
-    with runtime.sessions() as session:
-        for item in session.scalars(query.execution_options(yield_per=PAGE)):
-            _write(
-                {
-                    "id": item.id,
-                    "user_a": item.user_a,
-                    "user_b": item.user_b,
-                    "score": item.score,
-                    "risk": item.risk,
-                    "status": item.status,
-                }
-            )
-    runtime.close()
+    with cli_runtime() as runtime:
+        query = select(PotentialDuplicate).order_by(PotentialDuplicate.created_at)
+        if status != "all":
+            query = query.where(PotentialDuplicate.status == status)
+        with runtime.sessions() as session:
+            for item in session.scalars(query.execution_options(yield_per=PAGE)):
+                _write(
+                    {
+                        "id": item.id,
+                        "user_a": item.user_a,
+                        "user_b": item.user_b,
+                        "score": item.score,
+                        "risk": item.risk,
+                        "status": item.status,
+                    }
+                )
 
 
 @app.command()
@@ -73,34 +69,32 @@ def users(
     ] = False,
 ) -> None:
     """Golden records: {user_id, status, version, given_name, …} (decrypted: PII)."""
-    runtime = build_runtime(settings_for_cli())
-    query = (
-        select(CanonicalUser, CanonicalProfile)
-        .join(CanonicalProfile, CanonicalProfile.user_id == CanonicalUser.id)
-        .order_by(CanonicalUser.id)
-    )
-    if not include_inactive:
-        query = query.where(CanonicalUser.status == "active")
-    with runtime.sessions() as session:
-        for user, profile in session.execute(query.execution_options(yield_per=PAGE)):
-            golden = decrypt_profile(runtime.keyring, profile)
-            _write(
-                {
-                    "user_id": user.id,
-                    "status": user.status,
-                    "version": user.version,
-                    "merged_into": user.merged_into,
-                    **golden.as_dict(),
-                }
-            )
-    runtime.close()
+    with cli_runtime() as runtime:
+        query = (
+            select(CanonicalUser, CanonicalProfile)
+            .join(CanonicalProfile, CanonicalProfile.user_id == CanonicalUser.id)
+            .order_by(CanonicalUser.id)
+        )
+        if not include_inactive:
+            query = query.where(CanonicalUser.status == "active")
+        with runtime.sessions() as session:
+            for user, profile in session.execute(query.execution_options(yield_per=PAGE)):
+                golden = decrypt_profile(runtime.keyring, profile)
+                _write(
+                    {
+                        "user_id": user.id,
+                        "status": user.status,
+                        "version": user.version,
+                        "merged_into": user.merged_into,
+                        **golden.as_dict(),
+                    }
+                )
 
 
 @app.command()
 def issues() -> None:
     """Data-quality issues: {source_system, source_record_id, user_id, issues} per identity."""
-    runtime = build_runtime(settings_for_cli())
-    with runtime.sessions() as session:
+    with cli_runtime() as runtime, runtime.sessions() as session:
         rows = session.execute(
             select(
                 SourceIdentity.source_system,
@@ -121,4 +115,3 @@ def issues() -> None:
                     "issues": found,
                 }
             )
-    runtime.close()

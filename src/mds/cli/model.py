@@ -9,8 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from mds.bootstrap import build_runtime
-from mds.cli.common import settings_for_cli
+from mds.cli.common import cli_runtime
 from mds.matching.comparisons import COMPARISONS
 from mds.services.training import train_model
 from mds.store.models import MatchModel
@@ -26,20 +25,18 @@ def train_command(
     dry_run: Annotated[bool, typer.Option(help="Train and print, store nothing")] = False,
 ) -> None:
     """Estimate m/u and the prior from candidate pairs in the store; store a new version."""
-    runtime = build_runtime(settings_for_cli())
-    try:
-        report = train_model(
-            runtime.sessions,
-            runtime.keyring,
-            sample_keys=sample_keys,
-            activate=activate,
-            dry_run=dry_run,
-        )
-    except ValueError as exc:
-        console.print(f"[red]cannot train:[/red] {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        runtime.close()
+    with cli_runtime() as runtime:
+        try:
+            report = train_model(
+                runtime.sessions,
+                runtime.keyring,
+                sample_keys=sample_keys,
+                activate=activate,
+                dry_run=dry_run,
+            )
+        except ValueError as exc:
+            console.print(f"[red]cannot train:[/red] {exc}")
+            raise typer.Exit(1) from None
     params = report.result.parameters
     table = Table("field", "level", "m", "u", "weight (bits)")
     for comparison in COMPARISONS:
@@ -64,15 +61,14 @@ def train_command(
 @app.command("list")
 def list_command() -> None:
     """Model versions, newest first."""
-    runtime = build_runtime(settings_for_cli())
-    table = Table("version", "active", "created", "description")
-    with runtime.sessions() as session:
-        for model in session.scalars(select(MatchModel).order_by(MatchModel.version.desc())):
-            table.add_row(
-                str(model.version),
-                "yes" if model.is_active else "",
-                model.created_at.isoformat(timespec="seconds"),
-                model.description or "",
-            )
-    runtime.close()
+    with cli_runtime() as runtime:
+        table = Table("version", "active", "created", "description")
+        with runtime.sessions() as session:
+            for model in session.scalars(select(MatchModel).order_by(MatchModel.version.desc())):
+                table.add_row(
+                    str(model.version),
+                    "yes" if model.is_active else "",
+                    model.created_at.isoformat(timespec="seconds"),
+                    model.description or "",
+                )
     console.print(table)
