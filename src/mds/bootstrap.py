@@ -9,11 +9,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import KeyProviderKind, Settings
+from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
 from mds.security.providers import KeyProvider, LocalKeyFileProvider
+from mds.services.batcher import GroupCommit
 from mds.services.ingest import IngestService
 from mds.services.keys import load_keyring
 from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.outcomes import SignalOutcome
 from mds.store import match_models, migrate
 from mds.store.database import (
     make_engine,
@@ -34,6 +37,7 @@ class Runtime:
     keyring: Keyring
 
     _config: tuple[float, ResolutionConfig] | None = field(default=None, repr=False)
+    _group_commit: GroupCommit[Signal, SignalOutcome] | None = field(default=None, repr=False)
 
     def resolution_config(self) -> ResolutionConfig:
         """The active model's config, re-read at most every MODEL_REFRESH_SECONDS."""
@@ -49,7 +53,17 @@ class Runtime:
     def ingest_service(self) -> IngestService:
         return IngestService(self.sessions, self.keyring, self.resolution_config())
 
+    def ingest_from_api(self, signals: list[Signal]) -> list[SignalOutcome]:
+        """Resolve API signals through one shared group commit (see mds.services.batcher)."""
+        if self._group_commit is None:
+            self._group_commit = GroupCommit(
+                lambda batch: self.ingest_service().ingest(batch, actor="api")
+            )
+        return self._group_commit.submit(signals)
+
     def close(self) -> None:
+        if self._group_commit is not None:
+            self._group_commit.close()
         self.engine.dispose()
         if not self.settings.database_url:
             release_embedded_servers()

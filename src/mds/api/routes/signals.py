@@ -82,7 +82,7 @@ def post_signals(
         return problem(422, "Invalid signal", f"invalid field(s): {fields}", errors=errors)
 
     if parsed:
-        outcomes = runtime.ingest_service().ingest([s for _, s in parsed], actor="api")
+        outcomes = runtime.ingest_from_api([s for _, s in parsed])
         for (index, _), outcome in zip(parsed, outcomes, strict=True):
             results[index] = outcome
     payload = {"results": [r.as_dict() for r in results if r is not None]}

@@ -1,0 +1,50 @@
+import threading
+
+import pytest
+
+from mds.services.batcher import GroupCommit
+
+
+def test_concurrent_requests_share_a_batch_and_get_their_own_results() -> None:
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def process(items: list[int]) -> list[int]:
+        batches.append(items)
+        if len(batches) == 1:
+            release.wait(5)  # hold the first batch so the others queue up behind it
+        return [item * 10 for item in items]
+
+    commit: GroupCommit[int, int] = GroupCommit(process)
+    results: dict[int, list[int]] = {}
+
+    def request(n: int) -> None:
+        results[n] = commit.submit([n, n + 100])
+
+    first = threading.Thread(target=request, args=(0,))
+    first.start()
+    while not batches:
+        pass
+    others = [threading.Thread(target=request, args=(n,)) for n in range(1, 6)]
+    for thread in others:
+        thread.start()
+    while commit._queue.qsize() < 5:  # all five are waiting behind the first batch
+        pass
+    release.set()
+    for thread in [first, *others]:
+        thread.join()
+    commit.close()
+
+    assert results == {n: [n * 10, (n + 100) * 10] for n in range(6)}
+    assert len(batches) == 2  # the five waiting requests went through as one batch
+    assert sorted(batches[1]) == sorted(x for n in range(1, 6) for x in (n, n + 100))
+
+
+def test_a_failing_batch_fails_every_request_in_it() -> None:
+    def process(items: list[int]) -> list[int]:
+        raise RuntimeError("database is down")
+
+    commit: GroupCommit[int, int] = GroupCommit(process)
+    with pytest.raises(RuntimeError, match="database is down"):
+        commit.submit([1])
+    commit.close()
