@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mds.api.app import create_app
 from mds.bootstrap import Runtime
-from mds.config import Settings, load_settings
+from mds.config import Settings
 from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
 
@@ -47,7 +47,3 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def settings_without_database(tmp_path: Path) -> Settings:
-    return load_settings(database_url="", data_dir=tmp_path)
