@@ -7,7 +7,7 @@ a batch loads many candidate identities but reads the raw attributes of only a f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +41,7 @@ class IdentityRow:
     source_system: str
     source_record_id: str
     user_id: uuid.UUID | None
-    raw: dict[str, Any]
+    _raw: dict[str, Any] | None
     record: MatchRecord | None
     times: dict[str, Any] = field(default_factory=dict)
     issues: list[dict[str, str]] = field(default_factory=list)
@@ -51,10 +51,22 @@ class IdentityRow:
     version: int = 1
     erased_as_of: datetime | None = None
     created_at: datetime | None = None
+    _load_raw: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.source_system, self.source_record_id)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The raw attributes, decrypted on first use (most candidates are only scored)."""
+        if self._raw is None:
+            self._raw = self._load_raw() if self._load_raw is not None else {}
+        return self._raw
+
+    @raw.setter
+    def raw(self, value: dict[str, Any]) -> None:
+        self._raw = value
 
 
 def _columns() -> Select[Any]:
@@ -79,7 +91,6 @@ def _columns() -> Select[Any]:
 def _rows(session: Session, keyring: Keyring, statement: Select[Any]) -> list[IdentityRow]:
     out = []
     for r in session.execute(statement):
-        raw = keyring.decrypt_json(r.attributes_enc, attributes_cell(r.id)) or {}
         record_json = keyring.decrypt_json(r.match_record_enc, record_cell(r.id))
         out.append(
             IdentityRow(
@@ -87,7 +98,7 @@ def _rows(session: Session, keyring: Keyring, statement: Select[Any]) -> list[Id
                 source_system=r.source_system,
                 source_record_id=r.source_record_id,
                 user_id=r.user_id,
-                raw=raw,
+                _raw=None,
                 record=MatchRecord.from_json(record_json) if record_json is not None else None,
                 times=dict(r.attribute_times),
                 issues=list(r.quality_issues),
@@ -97,9 +108,19 @@ def _rows(session: Session, keyring: Keyring, statement: Select[Any]) -> list[Id
                 version=r.version,
                 erased_as_of=r.erased_as_of,
                 created_at=r.created_at,
+                _load_raw=_raw_loader(keyring, r.id, r.attributes_enc),
             )
         )
     return out
+
+
+def _raw_loader(
+    keyring: Keyring, identity_id: uuid.UUID, blob: bytes | None
+) -> Callable[[], dict[str, Any]]:
+    def load() -> dict[str, Any]:
+        return dict(keyring.decrypt_json(blob, attributes_cell(identity_id)) or {})
+
+    return load
 
 
 def load_by_source(
@@ -203,7 +224,7 @@ def add_source_identity(
         source_system=source_system,
         source_record_id=source_record_id,
         user_id=user_id,
-        raw=attributes,
+        _raw=attributes,
         record=None,
     )
     insert_rows(session, keyring, [row])
