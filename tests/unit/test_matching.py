@@ -124,6 +124,7 @@ def test_blocking_survives_each_single_error() -> None:
         record(given_name="Ana", family_name="Pérez", phone="+34612345678"),  # new surname
         record(email="ana.garcia@example.com"),  # email only
         record(given_name="Ana", family_name="García", address={"postal_code": "28013"}),
+        record(given_name="Anita", family_name="García"),  # nickname, nothing else
     ]
     keys = set(blocking_keys(ANA))
     for variant in variants:

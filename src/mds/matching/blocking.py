@@ -59,4 +59,7 @@ def blocking_keys(record: MatchRecord) -> list[tuple[str, str]]:
         # Both names phonetically, order-free: catches a changed birth date with a typo-free name.
         pair = "|".join(sorted((phonetic(given), phonetic(families[0]))))
         keys.append(("full_name", pair))
+        # Nickname groups stand in for the given name (Rick Smith ~ Richard Smith).
+        for group in sorted(nickname_groups(given)):
+            keys.append(("full_name", f"nick{group}|{phonetic(families[0])}"))
     return list(dict.fromkeys(keys))
