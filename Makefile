@@ -41,8 +41,11 @@ format: dev
 typecheck: dev
 	$(BIN)/mypy
 
+# Modest sizes so a run takes minutes; each script takes flags for larger runs (see README).
 bench: dev
 	$(BIN)/python bench/encryption.py
+	$(BIN)/python bench/quality.py --persons 2000
+	$(BIN)/python bench/ingest.py --preload 20000 --signals 3000 --posts 1000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
