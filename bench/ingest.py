@@ -233,7 +233,8 @@ def main() -> None:
         p90 = ordered[int(len(ordered) * 0.9)] * 1000
         print(
             f"single-signal POST /v1/signals at {args.rate:.0f} req/s, {len(latencies):,} requests:"
-            f" p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {ordered[-1] * 1000:.0f} ms"
+            f" p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms,"
+            f" max {ordered[-1] * 1000:.0f} ms"
         )
         print(f"  peak RSS of the server: {server_mib:.0f} MiB")
         engine.dispose()
