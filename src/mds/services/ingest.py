@@ -21,34 +21,24 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from mds.domain.audit import AuditEntry
 from mds.domain.normalization import NormalizedRecord
 from mds.domain.signals import Signal
-from mds.matching.candidates import best_candidates
 from mds.matching.record import MatchRecord, match_record
 from mds.security.keyring import Keyring
+from mds.services.resolution.batch import Batch, with_survivor
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import (
     hashed_blocking_keys,
-    hashed_tf_keys,
     source_lock_key,
-    tf_key,
 )
 from mds.services.resolution.outcomes import SignalOutcome, Status
-from mds.services.resolution.resolver import Resolver, TermFrequency, normalize_raw
-from mds.services.resolution.survival import SurvivalResult, survive_users
+from mds.services.resolution.resolver import normalize_raw
 from mds.services.resolution.workspace import Workspace
-from mds.store import audit, inbox, lineage, locks, match_keys, merges, outbox, review
+from mds.store import inbox, locks
 from mds.store import source_identities as identities
-from mds.store import users as user_store
 from mds.store.inbox import InboxEntry
-from mds.store.match_keys import HashedKey
-from mds.store.review import ReviewItem
 
 log = structlog.get_logger(__name__)
-# Term frequencies are relative to at least this many identities: in a near-empty store every
-# name would look common and exact name agreement would count for nothing.
-MIN_TF_POPULATION = 1_000
 POPULATION_TTL_SECONDS = 30.0
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 MAX_ATTEMPTS = 5
@@ -133,252 +123,32 @@ class IngestService:
             if key in accepted and key not in seen:
                 fresh.append(index)
                 seen.add(key)
-        batch = _Batch(
-            self, session, ws, signals, fresh, signal_keys, alone, accepted, outcomes, actor
+        batch = Batch(
+            session,
+            ws,
+            self.keyring,
+            self.config,
+            signals,
+            fresh,
+            signal_keys,
+            alone,
+            accepted,
+            outcomes,
+            actor,
+            self.population,
+            self.after_load,
         )
         batch.answer_duplicates()
         if fresh:
             batch.resolve()
         return [
-            _with_survivor(ws, outcomes[i]) if i in outcomes else _duplicate(signals[i])
+            with_survivor(ws, outcomes[i]) if i in outcomes else _duplicate(signals[i])
             for i in range(len(signals))
         ]
 
 
-@dataclass
-class _Batch:
-    """One batch's transaction: what was asked, what was accepted, what was decided."""
-
-    service: IngestService
-    session: Session
-    ws: Workspace
-    signals: Sequence[Signal]
-    fresh: list[int]
-    signal_keys: list[list[HashedKey]]
-    alone: list[MatchRecord]  # each signal's own attributes, normalized without the identity
-    accepted: dict[tuple[str, str], int]
-    outcomes: dict[int, SignalOutcome]
-    actor: str
-
-    @property
-    def keyring(self) -> Keyring:
-        return self.service.keyring
-
-    @property
-    def config(self) -> ResolutionConfig:
-        return self.service.config
-
-    def answer_duplicates(self) -> None:
-        fresh = set(self.fresh)
-        duplicates = [i for i in range(len(self.signals)) if i not in fresh]
-        keys = [(self.signals[i].source_system, self.signals[i].event_id) for i in duplicates]
-        prior = inbox.prior_outcomes(self.session, keys)
-        for i, key in zip(duplicates, keys, strict=True):
-            before = prior.get(key)
-            self.outcomes[i] = SignalOutcome(
-                key[1],
-                key[0],
-                Status.DUPLICATE,
-                before.user_id if before else None,
-                before.score if before else None,
-            )
-
-    def resolve(self) -> None:
-        self._load()
-        if self.service.after_load is not None:
-            self.service.after_load()
-        frequency, population = self._term_frequency()
-        prior = self.config.parameters.prior_weight_for(population)
-        resolver = Resolver(self.ws, self.keyring, self.config, frequency, self.actor, prior)
-        for i in sorted(self.fresh, key=lambda i: (self.signals[i].occurred_at, i)):
-            s = self.signals[i]
-            self.outcomes[i] = resolver.resolve(s, self.accepted[(s.source_system, s.event_id)])
-        ws = self.ws
-        current = lineage.current(self.session, [u for u in ws.resurvive if u not in ws.new_users])
-        survived = survive_users(ws, self.keyring, self.config, current, self.actor)
-        self._persist(survived)
-
-    def _load(self) -> None:
-        """Everything the batch may read: a fixed number of queries, whatever its size."""
-        session, keyring, ws = self.session, self.keyring, self.ws
-        existing = identities.load_by_source(
-            session, keyring, [self.signals[i].key for i in self.fresh]
-        )
-        wanted_by_signal = []
-        for i in self.fresh:
-            keys = list(self.signal_keys[i])
-            row = existing.get(self.signals[i].key)
-            if row is not None and row.record is not None:
-                keys += hashed_blocking_keys(row.record, keyring)
-            wanted_by_signal.append(keys)
-        found = match_keys.candidates(session, [k for keys in wanted_by_signal for k in keys])
-        kept = best_candidates(wanted_by_signal, found)
-        found = [row for row in found if row[3] in kept]
-        user_ids = kept | {r.user_id for r in existing.values() if r.user_id is not None}
-        for row in existing.values():
-            ws.add_identity(row)
-        for row in identities.load_by_users(session, keyring, user_ids):
-            ws.add_identity(row)
-        for user in user_store.load_users(session, user_ids).values():
-            ws.add_user(user)
-        for key_type, key_hash, identity_id, _user in found:
-            ws.index_key((key_type, key_hash), identity_id)
-
-    def _term_frequency(self) -> tuple[TermFrequency, int]:
-        keyring, ws = self.keyring, self.ws
-        # Term frequency matters for exact agreement, i.e. for the incoming records' own values:
-        # the signals' attributes and what their source identities already hold.
-        records = [self.alone[i] for i in self.fresh]
-        for i in self.fresh:
-            held = ws.by_source.get(self.signals[i].key)
-            if held is not None and held.record is not None:
-                records.append(held.record)
-        counts = match_keys.term_counts(
-            self.session, [k for r in records for k in hashed_tf_keys(r, keyring)]
-        )
-        population = max(self.service.population(self.session) + len(self.fresh), MIN_TF_POPULATION)
-
-        def frequency(field: str, value: str) -> float | None:
-            key = tf_key(field, value, keyring)
-            total = counts.get(key, 0) + ws.tf_batch.get(key, 0)
-            return total / population if total else None
-
-        return frequency, population
-
-    def _persist(self, survived: SurvivalResult) -> None:
-        session, keyring, ws = self.session, self.keyring, self.ws
-        user_store.insert_users(session, [ws.users[u] for u in sorted(ws.new_users)])
-        identities.insert_rows(
-            session, keyring, [ws.identities[i] for i in sorted(ws.new_identities)]
-        )
-        identities.update_rows(
-            session,
-            keyring,
-            [ws.identities[i] for i in sorted(ws.dirty_identities - ws.new_identities)],
-        )
-        user_store.update_users(
-            session, [ws.users[u] for u in sorted(ws.dirty_users - ws.new_users)]
-        )
-        user_store.upsert_profiles(session, keyring, survived.profiles)
-        self._persist_keys()
-        merges.record(session, keyring, ws.merges)
-        lineage.replace(session, survived.superseded, survived.lineage)
-        items = self._review_items()
-        review.propose(session, items)
-        entries = self._record_outcomes()
-        outbox.add_events(session, keyring, survived.events)
-        entries += [
-            AuditEntry(
-                self.actor,
-                "user.merge",
-                "user",
-                str(m.survivor_id),
-                {"merged_id": str(m.merged_id), "reason": m.reason},
-            )
-            for m in ws.merges
-        ]
-        entries += [
-            AuditEntry(
-                self.actor,
-                "duplicate.proposed",
-                "user",
-                str(item.user_a),
-                {"other_user": str(item.user_b), "score": item.score, "risk": item.risk},
-            )
-            for item in items
-        ]
-        audit.append(session, entries + survived.audit)
-
-    def _persist_keys(self) -> None:
-        ws, keyring = self.ws, self.keyring
-        keyed = []
-        for identity_id in sorted((ws.new_identities | ws.dirty_identities) - ws.erased_identities):
-            row = ws.identities[identity_id]
-            if row.record is None or row.user_id is None:
-                continue
-            keys = hashed_blocking_keys(row.record, keyring) + hashed_tf_keys(row.record, keyring)
-            keyed.append((row.id, ws.survivor(row.user_id), keys))
-        match_keys.replace_keys(self.session, keyed)
-        match_keys.delete_keys(self.session, sorted(ws.erased_identities))
-        for merge in ws.merges:
-            match_keys.repoint(self.session, [merge.merged_id], ws.survivor(merge.survivor_id))
-
-    def _review_items(self) -> list[ReviewItem]:
-        ws = self.ws
-        version = self.config.parameters.version or None
-        items = []
-        for pending in ws.reviews:
-            a, b = ws.survivor(pending.user_a), ws.survivor(pending.user_b)
-            if a == b:
-                continue
-            items.append(
-                ReviewItem(
-                    a,
-                    b,
-                    ws.users[a].version,
-                    ws.users[b].version,
-                    pending.probability,
-                    pending.explanation,
-                    version,
-                    str(pending.risk),
-                )
-            )
-        return items
-
-    def _record_outcomes(self) -> list[AuditEntry]:
-        rows, entries = [], []
-        for i in self.fresh:
-            s = self.signals[i]
-            outcome = _with_survivor(self.ws, self.outcomes[i])
-            identity = self.ws.by_source.get(s.key)
-            rows.append(
-                {
-                    "signal_id": self.accepted[(s.source_system, s.event_id)],
-                    "outcome": str(outcome.status),
-                    "user_id": outcome.user_id,
-                    "source_identity_id": identity.id if identity else None,
-                    "score": outcome.score,
-                    "issues": outcome.issues,
-                }
-            )
-            entries.append(
-                AuditEntry(
-                    self.actor,
-                    "signal.resolved",
-                    "source_identity",
-                    f"{s.source_system}/{s.source_record_id}",
-                    {
-                        "event_id": s.event_id,
-                        "event_type": str(s.event_type),
-                        "decision": str(outcome.status),
-                        "user_id": str(outcome.user_id) if outcome.user_id else None,
-                        "score": outcome.score,
-                        "model_version": self.config.parameters.version,
-                    },
-                )
-            )
-        inbox.record_outcomes(self.session, rows)
-        return entries
-
-
 def _record_of(normalized: NormalizedRecord) -> MatchRecord:
     return match_record(normalized)
-
-
-def _with_survivor(ws: Workspace, outcome: SignalOutcome) -> SignalOutcome:
-    if outcome.user_id is None:
-        return outcome
-    survivor = ws.survivor(outcome.user_id)
-    if survivor == outcome.user_id:
-        return outcome
-    return SignalOutcome(
-        outcome.event_id,
-        outcome.source_system,
-        outcome.status,
-        survivor,
-        outcome.score,
-        outcome.issues,
-    )
 
 
 def _duplicate(signal: Signal) -> SignalOutcome:
