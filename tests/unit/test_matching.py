@@ -12,7 +12,7 @@ from mds.matching.decision import Candidate, Outcome, Risk, Thresholds, decide
 from mds.matching.em import train
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord
-from mds.matching.scoring import score_pair
+from mds.matching.scoring import combine, score_pair
 from tests.unit.matching_helpers import record
 
 ANA = record(
@@ -227,3 +227,20 @@ def test_candidates_are_ranked_by_shared_key_strength_and_bounded() -> None:
     assert "strong" in kept
     assert len(kept) == 3
     assert best_candidates([[("phone", b"p")]], found) == set()
+
+
+def test_combining_identities_takes_each_fields_strongest_known_agreement() -> None:
+    incoming = MatchRecord(given="ana", family="garcia", dob="1990-04-01", phone="+34612345678")
+    with_dob = MatchRecord(given="ana", family="garcia", dob="1990-04-01", email="a@x.com")
+    with_phone = MatchRecord(given="ana", family="garcia", phone="+34612345678", email="b@y.com")
+    scores = [score_pair(incoming, m, DEFAULT_PARAMETERS) for m in (with_dob, with_phone)]
+    combined = combine(scores, DEFAULT_PARAMETERS.prior_weight)
+    assert combined.match_weight > max(s.match_weight for s in scores)
+    assert combined.level("date_of_birth") == "exact"
+    assert combined.level("phone") == "exact"
+
+    emailed = MatchRecord(given="ana", family="garcia", email="z@z.com")
+    other = MatchRecord(given="ana", family="garcia", email="a@x.com")
+    no_email = MatchRecord(given="ana", family="garcia")
+    mixed = [score_pair(emailed, m, DEFAULT_PARAMETERS) for m in (other, no_email)]
+    assert combine(mixed, DEFAULT_PARAMETERS.prior_weight).level("email") == "different"

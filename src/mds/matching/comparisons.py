@@ -55,7 +55,7 @@ def _email(a: MatchRecord, b: MatchRecord) -> str:
     assert a.email and b.email
     if a.email == b.email:
         return "exact"
-    if a.email_canonical == b.email_canonical:
+    if a.email_canonical is not None and a.email_canonical == b.email_canonical:
         return "canonical"
     local_a, domain_a = a.email.rsplit("@", 1)
     local_b, domain_b = b.email.rsplit("@", 1)

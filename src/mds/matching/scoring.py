@@ -95,3 +95,25 @@ def score_pair(
         if crossed_total > total:
             return PairScore(crossed_total, crossed, names_swapped=True)
     return PairScore(total, straight)
+
+
+def combine(scores: list[PairScore], prior_weight: float) -> PairScore:
+    """One record against a user with several source identities: per field, the strongest
+    known agreement among them (a field one identity lacks is not counted as disagreement when
+    another has it). Scores of swapped-name comparisons are left out: their fields do not line up.
+    """
+    straight = [s for s in scores if not s.names_swapped]
+    if not straight:
+        return max(scores, key=lambda s: s.match_weight)
+    by_field: dict[str, FieldContribution] = {}
+    for score in straight:
+        for c in score.contributions:
+            held = by_field.get(c.field)
+            if (
+                held is None
+                or (held.level == "null")
+                or (c.level != "null" and c.weight > held.weight)
+            ):
+                by_field[c.field] = c
+    contributions = tuple(by_field[c.field] for c in straight[0].contributions)
+    return PairScore(prior_weight + sum(c.weight for c in contributions), contributions)
