@@ -42,10 +42,6 @@ class Keyring:
     def primary_key_id(self) -> UUID:
         return self._primary
 
-    @property
-    def key_ids(self) -> frozenset[UUID]:
-        return frozenset(self._keys)
-
     def encrypt(self, plaintext: bytes, cell: CellContext) -> bytes:
         return seal(self._primary, self._keys[self._primary], plaintext, cell)
 

@@ -63,10 +63,6 @@ class LocalKeyFileProvider:
     def primary_kek_id(self) -> str:
         return self._primary
 
-    @property
-    def kek_ids(self) -> list[str]:
-        return list(self._keks)
-
     def wrap(self, data_key: bytes) -> WrappedKey:
         return WrappedKey(self._primary, aes_key_wrap(self._keks[self._primary], data_key))
 

@@ -31,7 +31,7 @@ from mds.services.resolution.keys import (
     hashed_blocking_keys,
     source_lock_key,
 )
-from mds.services.resolution.outcomes import SignalOutcome, Status
+from mds.services.resolution.outcomes import SignalOutcome
 from mds.services.resolution.resolver import normalize_raw
 from mds.services.resolution.workspace import Workspace
 from mds.store import inbox, locks
@@ -141,15 +141,8 @@ class IngestService:
         batch.answer_duplicates()
         if fresh:
             batch.resolve()
-        return [
-            with_survivor(ws, outcomes[i]) if i in outcomes else _duplicate(signals[i])
-            for i in range(len(signals))
-        ]
+        return [with_survivor(ws, outcomes[i]) for i in range(len(signals))]
 
 
 def _record_of(normalized: NormalizedRecord) -> MatchRecord:
     return match_record(normalized)
-
-
-def _duplicate(signal: Signal) -> SignalOutcome:
-    return SignalOutcome(signal.event_id, signal.source_system, Status.DUPLICATE)

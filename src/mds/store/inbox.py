@@ -95,7 +95,3 @@ def record_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> Non
             "issues": [Jsonb(o["issues"]) for o in outcomes],
         },
     )
-
-
-def count(session: Session) -> int:
-    return int(session.execute(text("SELECT count(*) FROM signals")).scalar_one())

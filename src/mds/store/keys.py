@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -58,12 +57,4 @@ def rewrap(session: Session, key_id: uuid.UUID, kek_id: str, wrapped: bytes) -> 
         update(EncryptionKey)
         .where(EncryptionKey.id == key_id)
         .values(kek_id=kek_id, wrapped_key=wrapped)
-    )
-
-
-def retire(session: Session, key_id: uuid.UUID) -> None:
-    session.execute(
-        update(EncryptionKey)
-        .where(EncryptionKey.id == key_id)
-        .values(state="retired", retired_at=datetime.now(UTC))
     )

@@ -95,7 +95,3 @@ def check(engine: Engine) -> DriftReport:
         )
         differences = [repr(diff) for diff in compare_metadata(context, Base.metadata)]
         return DriftReport(current_revision(conn), head_revision(), differences)
-
-
-def is_at_head(connection: Connection) -> bool:
-    return current_revision(connection) == head_revision()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -60,13 +60,3 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> int:
         .returning(PotentialDuplicate.id)
     )
     return len(result.all())
-
-
-def open_items(session: Session) -> list[PotentialDuplicate]:
-    return list(
-        session.scalars(
-            select(PotentialDuplicate)
-            .where(PotentialDuplicate.status == "open")
-            .order_by(PotentialDuplicate.created_at)
-        )
-    )

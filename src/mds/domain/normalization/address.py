@@ -38,15 +38,6 @@ class NormalizedAddress:
     postal_code: str | None
     country: str | None
 
-    def as_comparison(self) -> dict[str, Any]:
-        return {
-            "street": " ".join(self.street_tokens) or None,
-            "house_number": self.house_number,
-            "locality": self.locality,
-            "postal_code": self.postal_code,
-            "country": self.country,
-        }
-
 
 def normalize_postal_code(raw: str) -> str | None:
     value = re.sub(r"[\s-]", "", raw).upper()

@@ -15,14 +15,6 @@ class NormalizedEmail:
     value: str  # lower-cased, what the golden record keeps
     canonical: str  # +tag dropped, provider dots dropped: a comparison level, never a rewrite
 
-    @property
-    def local(self) -> str:
-        return self.value.split("@", 1)[0]
-
-    @property
-    def domain(self) -> str:
-        return self.value.split("@", 1)[1]
-
 
 def normalize_email(raw: str) -> NormalizedEmail | None:
     value = raw.strip().lower()
