@@ -7,7 +7,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from mds.cli.common import cli_runtime
 from mds.store.models import CanonicalProfile, CanonicalUser, PotentialDuplicate, SourceIdentity
@@ -21,22 +21,21 @@ def _write(record: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
 
 
+def _stream(query: Select[*tuple[Any, ...]]) -> None:
+    """One JSON object per row, keyed by the selected columns' names."""
+    with cli_runtime() as runtime, runtime.sessions() as session:
+        for row in session.execute(query.execution_options(yield_per=PAGE)):
+            _write(dict(row._mapping))
+
+
+_SOURCE = (SourceIdentity.source_system, SourceIdentity.source_record_id, SourceIdentity.user_id)
+_BY_SOURCE = (SourceIdentity.source_system, SourceIdentity.source_record_id)
+
+
 @app.command()
 def identities() -> None:
     """{source_system, source_record_id, user_id} for every linked source identity."""
-    with cli_runtime() as runtime, runtime.sessions() as session:
-        rows = session.execute(
-            select(
-                SourceIdentity.source_system,
-                SourceIdentity.source_record_id,
-                SourceIdentity.user_id,
-            )
-            .where(SourceIdentity.user_id.is_not(None))
-            .order_by(SourceIdentity.source_system, SourceIdentity.source_record_id)
-            .execution_options(yield_per=PAGE)
-        )
-        for system, record_id, user_id in rows:
-            _write({"source_system": system, "source_record_id": record_id, "user_id": user_id})
+    _stream(select(*_SOURCE).where(SourceIdentity.user_id.is_not(None)).order_by(*_BY_SOURCE))
 
 
 @app.command()
@@ -44,22 +43,9 @@ def duplicates(
     status: Annotated[str, typer.Option(help="open, merged, rejected, stale or all")] = "open",
 ) -> None:
     """{id, user_a, user_b, score, risk, status} of review items (open ones by default)."""
-    with cli_runtime() as runtime:
-        query = select(PotentialDuplicate).order_by(PotentialDuplicate.created_at)
-        if status != "all":
-            query = query.where(PotentialDuplicate.status == status)
-        with runtime.sessions() as session:
-            for item in session.scalars(query.execution_options(yield_per=PAGE)):
-                _write(
-                    {
-                        "id": item.id,
-                        "user_a": item.user_a,
-                        "user_b": item.user_b,
-                        "score": item.score,
-                        "risk": item.risk,
-                        "status": item.status,
-                    }
-                )
+    d = PotentialDuplicate
+    query = select(d.id, d.user_a, d.user_b, d.score, d.risk, d.status).order_by(d.created_at)
+    _stream(query if status == "all" else query.where(d.status == status))
 
 
 @app.command()
@@ -94,24 +80,8 @@ def users(
 @app.command()
 def issues() -> None:
     """Data-quality issues: {source_system, source_record_id, user_id, issues} per identity."""
-    with cli_runtime() as runtime, runtime.sessions() as session:
-        rows = session.execute(
-            select(
-                SourceIdentity.source_system,
-                SourceIdentity.source_record_id,
-                SourceIdentity.user_id,
-                SourceIdentity.quality_issues,
-            )
-            .where(func.jsonb_array_length(SourceIdentity.quality_issues) > 0)
-            .order_by(SourceIdentity.source_system, SourceIdentity.source_record_id)
-            .execution_options(yield_per=PAGE)
-        )
-        for system, record_id, user_id, found in rows:
-            _write(
-                {
-                    "source_system": system,
-                    "source_record_id": record_id,
-                    "user_id": user_id,
-                    "issues": found,
-                }
-            )
+    _stream(
+        select(*_SOURCE, SourceIdentity.quality_issues.label("issues"))
+        .where(func.jsonb_array_length(SourceIdentity.quality_issues) > 0)
+        .order_by(*_BY_SOURCE)
+    )
