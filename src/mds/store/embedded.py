@@ -41,7 +41,9 @@ class EmbeddedPostgres:
 
     def __init__(self, pgdata: Path, *, delete_on_exit: bool = False) -> None:
         logging.getLogger("pgserver").setLevel(logging.WARNING)
-        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # pgserver creates the directory with exist_ok=False outside its inter-process lock, so
+        # two processes starting together (test workers, replicas) race on it: create it here.
+        pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.pgdata = pgdata
         self._server: Any = get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
         self._ensure_server_settings()
