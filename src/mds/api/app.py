@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 import mds
 from mds.api.middleware import RequestContextMiddleware
 from mds.api.problems import install_problem_handlers
-from mds.api.routes import health, signals
+from mds.api.routes import health, signals, users
 from mds.bootstrap import Runtime, build_runtime
 from mds.config import get_settings
 from mds.observability import configure_logging
@@ -49,4 +49,5 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(signals.router)
+    app.include_router(users.router)
     return app

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mds.services.errors import ServiceError
+
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("mds.errors")
 
@@ -45,6 +47,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Invalid request", f"invalid field(s): {fields}", errors=errors)
 
 
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    extensions: dict[str, Any] = {}
+    if exc.field is not None:
+        extensions["errors"] = [{"field": exc.field, "message": exc.detail}]
+    return problem(exc.status, exc.title, exc.detail, **extensions)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path)
     return problem(500, "Internal Server Error", "an unexpected error occurred")
@@ -60,4 +70,5 @@ def _title(status: int) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(Exception, _unexpected_error)

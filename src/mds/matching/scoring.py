@@ -117,3 +117,20 @@ def combine(scores: list[PairScore], prior_weight: float) -> PairScore:
                 by_field[c.field] = c
     contributions = tuple(by_field[c.field] for c in straight[0].contributions)
     return PairScore(prior_weight + sum(c.weight for c in contributions), contributions)
+
+
+def score_against_user(
+    record: MatchRecord,
+    held: list[MatchRecord],
+    params: ModelParameters,
+    tf: TermFrequency | None,
+    prior_weight: float,
+) -> PairScore:
+    """A record against every identity of one user: the best pair, or all of them combined."""
+    scores = [score_pair(record, other, params, tf, prior_weight) for other in held]
+    best = max(scores, key=lambda s: s.match_weight)
+    if len(scores) > 1:
+        combined = combine(scores, prior_weight)
+        if combined.match_weight > best.match_weight:
+            best = combined
+    return best

@@ -13,7 +13,7 @@ from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import Candidate, Decision, Outcome, Risk, decide
 from mds.matching.record import match_record
-from mds.matching.scoring import PairScore, combine, score_pair
+from mds.matching.scoring import PairScore, score_against_user
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
@@ -105,15 +105,9 @@ class Resolver:
             held = [m.record for m in self.ws.member_rows(user_id) if m.record is not None]
             if not held:
                 continue
-            scores = [
-                score_pair(row.record, other, self.config.parameters, self.tf, self.prior_weight)
-                for other in held
-            ]
-            best = max(scores, key=lambda s: s.match_weight)
-            if len(scores) > 1:
-                combined = combine(scores, self.prior_weight)
-                if combined.match_weight > best.match_weight:
-                    best = combined
+            best = score_against_user(
+                row.record, held, self.config.parameters, self.tf, self.prior_weight
+            )
             candidates.append(Candidate(user_id, best, conflicts(row.record, held)))
         return decide(candidates, self.config.thresholds)
 

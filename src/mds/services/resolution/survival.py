@@ -156,6 +156,11 @@ def survive_users(
                 related,
             )
         )
+        if not merged_ids:
+            # The trail names the attributes that moved, never their values.
+            action = "user.created" if is_new else "user.updated"
+            details = {"version": user.version, "changed": changed}
+            result.audit.append(AuditEntry(actor, action, "user", str(user_id), details))
     return result
 
 

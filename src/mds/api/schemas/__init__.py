@@ -1,0 +1,1 @@
+"""Response and request bodies of the API, as published in the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Read use cases: golden records, lookups, sources, lineage, history, comparisons."""

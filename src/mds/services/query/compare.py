@@ -1,0 +1,78 @@
+"""Why two users are (or are not) the same person: the engine's own scoring, field by field."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mds.matching.conflicts import conflicts
+from mds.matching.decision import Candidate, guards
+from mds.matching.record import MatchRecord
+from mds.matching.scoring import PairScore, TermFrequency, score_against_user
+from mds.security.keyring import Keyring
+from mds.services.errors import InvalidFieldError
+from mds.services.resolution.batch import MIN_TF_POPULATION
+from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.keys import hashed_tf_keys, tf_key
+from mds.store import match_keys
+from mds.store import source_identities as identities
+
+
+def _records(session: Session, keyring: Keyring, user_id: uuid.UUID) -> list[MatchRecord]:
+    rows = identities.load_by_users(session, keyring, [user_id])
+    return [r.record for r in rows if r.record is not None and r.erased_as_of is None]
+
+
+def best_score(
+    ours: list[MatchRecord],
+    theirs: list[MatchRecord],
+    config: ResolutionConfig,
+    tf: TermFrequency,
+    prior: float,
+) -> PairScore:
+    """The strongest of each of one user's records scored against the other user."""
+    scores = [score_against_user(r, theirs, config.parameters, tf, prior) for r in ours]
+    return max(scores, key=lambda s: s.match_weight)
+
+
+def compare_users(
+    session: Session,
+    keyring: Keyring,
+    config: ResolutionConfig,
+    a: uuid.UUID,
+    b: uuid.UUID,
+) -> dict[str, Any]:
+    ours, theirs = _records(session, keyring, a), _records(session, keyring, b)
+    for name, records in (("user_a", ours), ("user_b", theirs)):
+        if not records:
+            raise InvalidFieldError(name, "the user has no source identity left to compare")
+    counts = match_keys.term_counts(
+        session, [k for r in ours + theirs for k in hashed_tf_keys(r, keyring)]
+    )
+    population = max(identities.approximate_count(session), MIN_TF_POPULATION)
+
+    def frequency(field: str, value: str) -> float | None:
+        total = counts.get(tf_key(field, value, keyring), 0)
+        return total / population if total else None
+
+    prior = config.parameters.prior_weight_for(population)
+    score = best_score(ours, theirs, config, frequency, prior)
+    found = tuple(dict.fromkeys(c for record in ours for c in conflicts(record, theirs)))
+    reasons = guards(Candidate(b, score, found))
+    probability = score.probability
+    thresholds = config.thresholds
+    if probability >= thresholds.link and not reasons:
+        verdict = "link"
+    elif probability >= thresholds.review:
+        verdict = "review"
+    else:
+        verdict = "distinct"
+    return {
+        **score.explanation(config.parameters.version),
+        "conflicts": list(found),
+        "guards": list(reasons),
+        "verdict": verdict,
+        "thresholds": {"link": thresholds.link, "review": thresholds.review},
+    }
