@@ -39,7 +39,11 @@ ANA = {
     "email": "ana.garcia@example.com",
     "phone": "+34 612 345 678",
     "date_of_birth": "1990-04-01",
-    "address": {"line1": "Calle Mayor 5", "locality": "Madrid", "postal_code": "28013",
-                "country": "ES"},
+    "address": {
+        "line1": "Calle Mayor 5",
+        "locality": "Madrid",
+        "postal_code": "28013",
+        "country": "ES",
+    },
     "government_id": {"type": "national_id", "country": "ES", "value": "12345678Z"},
 }
