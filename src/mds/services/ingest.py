@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mds.domain.normalization import NormalizedRecord
@@ -34,14 +32,12 @@ from mds.services.resolution.keys import (
 from mds.services.resolution.outcomes import SignalOutcome
 from mds.services.resolution.resolver import normalize_raw
 from mds.services.resolution.workspace import Workspace
+from mds.services.transactions import in_transaction
 from mds.store import inbox, locks
 from mds.store import source_identities as identities
 from mds.store.inbox import InboxEntry
 
-log = structlog.get_logger(__name__)
 POPULATION_TTL_SECONDS = 30.0
-RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
-MAX_ATTEMPTS = 5
 
 
 def payload_digest(signal: Signal) -> bytes:
@@ -71,17 +67,7 @@ class IngestService:
         return count
 
     def ingest(self, signals: Sequence[Signal], actor: str = "ingest") -> list[SignalOutcome]:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                with self.sessions() as session, session.begin():
-                    return self._ingest(session, signals, actor)
-            except DBAPIError as exc:
-                code = getattr(exc.orig, "sqlstate", None)
-                if code not in RETRYABLE or attempt == MAX_ATTEMPTS:
-                    raise
-                log.warning("ingest.retry", attempt=attempt, sqlstate=code)
-                time.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
+        return in_transaction(self.sessions, lambda session: self._ingest(session, signals, actor))
 
     def _ingest(
         self, session: Session, signals: Sequence[Signal], actor: str

@@ -15,10 +15,11 @@ from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys, tf_key
 from mds.services.resolution.outcomes import SignalOutcome, Status
+from mds.services.resolution.persist import persist_workspace
 from mds.services.resolution.resolver import Resolver, TermFrequency
 from mds.services.resolution.survival import SurvivalResult, survive_users
 from mds.services.resolution.workspace import Workspace
-from mds.store import audit, inbox, lineage, match_keys, merges, outbox, review
+from mds.store import audit, inbox, lineage, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
 from mds.store.match_keys import HashedKey
@@ -125,37 +126,11 @@ class Batch:
         return frequency, population
 
     def _persist(self, survived: SurvivalResult) -> None:
-        session, keyring, ws = self.session, self.keyring, self.ws
-        user_store.insert_users(session, [ws.users[u] for u in sorted(ws.new_users)])
-        identities.insert_rows(
-            session, keyring, [ws.identities[i] for i in sorted(ws.new_identities)]
-        )
-        identities.update_rows(
-            session,
-            keyring,
-            [ws.identities[i] for i in sorted(ws.dirty_identities - ws.new_identities)],
-        )
-        user_store.update_users(
-            session, [ws.users[u] for u in sorted(ws.dirty_users - ws.new_users)]
-        )
-        user_store.upsert_profiles(session, keyring, survived.profiles)
-        self._persist_keys()
-        merges.record(session, keyring, ws.merges)
-        lineage.replace(session, survived.superseded, survived.lineage)
+        session = self.session
+        entries = persist_workspace(session, self.keyring, self.ws, survived, self.actor)
         items = self._review_items()
         review.propose(session, items)
-        entries = self._record_outcomes()
-        outbox.add_events(session, keyring, survived.events)
-        entries += [
-            AuditEntry(
-                self.actor,
-                "user.merge",
-                "user",
-                str(m.survivor_id),
-                {"merged_id": str(m.merged_id), "reason": m.reason},
-            )
-            for m in ws.merges
-        ]
+        entries = self._record_outcomes() + entries
         entries += [
             AuditEntry(
                 self.actor,
@@ -167,20 +142,6 @@ class Batch:
             for item in items
         ]
         audit.append(session, entries + survived.audit)
-
-    def _persist_keys(self) -> None:
-        ws, keyring = self.ws, self.keyring
-        keyed = []
-        for identity_id in sorted((ws.new_identities | ws.dirty_identities) - ws.erased_identities):
-            row = ws.identities[identity_id]
-            if row.record is None or row.user_id is None:
-                continue
-            keys = hashed_blocking_keys(row.record, keyring) + hashed_tf_keys(row.record, keyring)
-            keyed.append((row.id, ws.survivor(row.user_id), keys))
-        match_keys.replace_keys(self.session, keyed)
-        match_keys.delete_keys(self.session, sorted(ws.erased_identities))
-        for merge in ws.merges:
-            match_keys.repoint(self.session, [merge.merged_id], ws.survivor(merge.survivor_id))
 
     def _review_items(self) -> list[ReviewItem]:
         ws = self.ws

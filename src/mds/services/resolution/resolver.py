@@ -17,9 +17,9 @@ from mds.matching.scoring import PairScore, score_against_user
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
+from mds.services.resolution.merging import merge_into
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.workspace import PendingReview, Workspace
-from mds.store.merges import MergeRecord
 from mds.store.source_identities import IdentityRow
 
 TermFrequency = Callable[[str, str], float | None]
@@ -180,39 +180,7 @@ class Resolver:
         survivor, merged = (
             (ua, ub) if (ua.created_at, str(ua.id)) <= (ub.created_at, str(ub.id)) else (ub, ua)
         )
-        snapshot = {
-            side: {
-                "user_id": str(user.id),
-                "version": user.version,
-                "identities": [
-                    {
-                        "id": str(m.id),
-                        "link_kind": m.link_kind,
-                        "match_score": m.match_score,
-                        "model_version": m.model_version,
-                    }
-                    for m in self.ws.member_rows(user.id)
-                ],
-            }
-            for side, user in (("survivor", survivor), ("merged", merged))
-        }
-        for member in self.ws.member_rows(merged.id):
-            self.ws.attach(member, survivor.id)
-        merged.status, merged.merged_into = "merged", survivor.id
-        self.ws.merged_away[merged.id] = survivor.id
-        self.ws.touch_user(merged.id)
-        self.ws.touch_user(survivor.id)
-        self.ws.merges.append(
-            MergeRecord(
-                uuid.uuid4(),
-                "merge",
-                survivor.id,
-                merged.id,
-                {**snapshot, "score": score},
-                self.actor,
-                reason,
-            )
-        )
+        merge_into(self.ws, survivor.id, merged.id, actor=self.actor, reason=reason, score=score)
         return survivor.id
 
     def _erase(self, signal: Signal, signal_id: int, row: IdentityRow | None) -> SignalOutcome:

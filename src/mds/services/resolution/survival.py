@@ -134,13 +134,16 @@ def survive_users(
         if not contributions and not is_new:
             _erase_user(ws, result, user_id, actor)
             continue
-        if not (is_new or changed or merged_ids):
+        announced = ws.announce.get(user_id)
+        if not (is_new or changed or merged_ids or announced):
             continue
         if not is_new:
             user.version += 1
             ws.dirty_users.add(user_id)
         result.profiles.append((user_id, profile))
-        if merged_ids:
+        if announced is not None:
+            event_type, related = UserEventType(announced[0]), announced[1]
+        elif merged_ids:
             event_type, related = UserEventType.MERGED, {"merged_user_ids": merged_ids}
         else:
             event_type = UserEventType.CREATED if is_new else UserEventType.UPDATED
@@ -156,7 +159,7 @@ def survive_users(
                 related,
             )
         )
-        if not merged_ids:
+        if not merged_ids and announced is None:
             # The trail names the attributes that moved, never their values.
             action = "user.created" if is_new else "user.updated"
             details = {"version": user.version, "changed": changed}

@@ -55,6 +55,9 @@ class Workspace:
     erased_identities: set[uuid.UUID] = field(default_factory=set)
     normalized: dict[uuid.UUID, NormalizedRecord] = field(default_factory=dict)
     tf_batch: defaultdict[HashedKey, int] = field(default_factory=lambda: defaultdict(int))
+    # Users whose next event is of a given kind whatever changed (unmerge, split), with the
+    # event's related ids.
+    announce: dict[uuid.UUID, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     # --- loading -------------------------------------------------------------------------
 

@@ -1,0 +1,59 @@
+"""Writing a workspace's changes: each kind of row in one statement, whatever the count."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from mds.domain.audit import AuditEntry
+from mds.security.keyring import Keyring
+from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
+from mds.services.resolution.survival import SurvivalResult
+from mds.services.resolution.workspace import Workspace
+from mds.store import lineage, match_keys, merges, outbox
+from mds.store import source_identities as identities
+from mds.store import users as user_store
+
+
+def persist_workspace(
+    session: Session, keyring: Keyring, ws: Workspace, survived: SurvivalResult, actor: str
+) -> list[AuditEntry]:
+    """Everything but the audit append (the caller's last statement: it locks the chain head);
+    returns the audit entries of the merges and unmerges made."""
+    user_store.insert_users(session, [ws.users[u] for u in sorted(ws.new_users)])
+    identities.insert_rows(session, keyring, [ws.identities[i] for i in sorted(ws.new_identities)])
+    identities.update_rows(
+        session,
+        keyring,
+        [ws.identities[i] for i in sorted(ws.dirty_identities - ws.new_identities)],
+    )
+    user_store.update_users(session, [ws.users[u] for u in sorted(ws.dirty_users - ws.new_users)])
+    user_store.upsert_profiles(session, keyring, survived.profiles)
+    _persist_keys(session, keyring, ws)
+    merges.record(session, keyring, ws.merges)
+    lineage.replace(session, survived.superseded, survived.lineage)
+    outbox.add_events(session, keyring, survived.events)
+    return [
+        AuditEntry(
+            m.actor or actor,
+            f"user.{m.kind}",
+            "user",
+            str(m.survivor_id),
+            {"other_user": str(m.merged_id), "reason": m.reason, "merge_event": str(m.id)},
+        )
+        for m in ws.merges
+    ]
+
+
+def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
+    keyed = []
+    for identity_id in sorted((ws.new_identities | ws.dirty_identities) - ws.erased_identities):
+        row = ws.identities[identity_id]
+        if row.record is None or row.user_id is None:
+            continue
+        keys = hashed_blocking_keys(row.record, keyring) + hashed_tf_keys(row.record, keyring)
+        keyed.append((row.id, ws.survivor(row.user_id), keys))
+    match_keys.replace_keys(session, keyed)
+    match_keys.delete_keys(session, sorted(ws.erased_identities))
+    for merge in ws.merges:
+        if merge.kind == "merge":
+            match_keys.repoint(session, [merge.merged_id], ws.survivor(merge.survivor_id))
