@@ -17,6 +17,8 @@ from mds.services.ingest import IngestService
 from mds.services.keys import load_keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.outcomes import SignalOutcome
+from mds.services.stewardship.operations import Stewardship
+from mds.services.stewardship.review_queue import ReviewQueue
 from mds.store import match_models, migrate
 from mds.store.database import (
     make_engine,
@@ -52,6 +54,12 @@ class Runtime:
 
     def ingest_service(self) -> IngestService:
         return IngestService(self.sessions, self.keyring, self.resolution_config())
+
+    def stewardship(self) -> Stewardship:
+        return Stewardship(self.sessions, self.keyring, self.resolution_config())
+
+    def review_queue(self) -> ReviewQueue:
+        return ReviewQueue(self.sessions, self.keyring, self.stewardship())
 
     def ingest_from_api(self, signals: list[Signal]) -> list[SignalOutcome]:
         """Resolve API signals through one shared group commit (see mds.services.batcher)."""

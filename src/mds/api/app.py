@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 import mds
 from mds.api.middleware import RequestContextMiddleware
 from mds.api.problems import install_problem_handlers
-from mds.api.routes import health, signals, users
+from mds.api.routes import duplicates, health, signals, stewardship, users
 from mds.bootstrap import Runtime, build_runtime
 from mds.config import get_settings
 from mds.observability import configure_logging
@@ -50,4 +50,6 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
     app.include_router(health.router)
     app.include_router(signals.router)
     app.include_router(users.router)
+    app.include_router(stewardship.router)
+    app.include_router(duplicates.router)
     return app

@@ -89,3 +89,17 @@ def replace(
                 for e in entries
             ],
         )
+
+
+def forget_values(session: Session, user_ids: Sequence[uuid.UUID]) -> None:
+    """Erasure: drop the value digests (a keyed hash still confirms a guessed value)."""
+    if user_ids:
+        session.execute(
+            update(_T)
+            .where(_T.c.user_id.in_(list(user_ids)))
+            .values(
+                value_digest=None,
+                is_current=False,
+                superseded_at=func.coalesce(_T.c.superseded_at, func.now()),
+            )
+        )

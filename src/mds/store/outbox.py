@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import cast, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from mds.domain.events import UserEvent
@@ -21,6 +23,8 @@ from mds.store.bulk import copy_rows
 from mds.store.models import Outbox, table_of
 
 AGGREGATE_TYPE = "user"
+# What an erased event carries in place of its profile.
+_ERASED = cast({"profile": None, "profile_erased": True}, JSONB)
 
 
 def _cell(event_id: uuid.UUID | str) -> CellContext:
@@ -58,7 +62,25 @@ def add_events(session: Session, keyring: Keyring, events: Sequence[UserEvent]) 
 
 def render(payload: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
     """The event as published: the profile decrypted in place of its ciphertext."""
-    event = {k: v for k, v in payload.items() if k != "profile_enc"}
+    event = {k: v for k, v in payload.items() if k not in {"profile_enc", "profile_erased"}}
+    if "profile_enc" not in payload:
+        event["profile"] = None  # the user was erased after this event was written
+        return event
     sealed = base64.b64decode(payload["profile_enc"])
     event["profile"] = keyring.decrypt_json(sealed, _cell(payload["event_id"]))
     return event
+
+
+def forget_profiles(session: Session, user_ids: Sequence[uuid.UUID]) -> int:
+    """Erasure: strip the sealed profile from the users' events not yet pruned."""
+    if not user_ids:
+        return 0
+    result = session.execute(
+        update(Outbox)
+        .where(
+            Outbox.aggregateid.in_([str(u) for u in user_ids]),
+            Outbox.payload.has_key("profile_enc"),
+        )
+        .values(payload=Outbox.payload.op("-")("profile_enc").op("||")(_ERASED))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -27,10 +27,14 @@ class ReviewItem:
 
 
 def propose(session: Session, items: Sequence[ReviewItem]) -> int:
-    """Open an item per pair unless one is open already; return how many were opened."""
+    """Open an item per pair unless one is open already, or the pair was rejected at a score
+    at least as high (no new evidence); return how many were opened."""
+    rejected = rejected_pairs(session, [u for i in items for u in (i.user_a, i.user_b)])
     rows = []
     for item in items:
         a, b = sorted((item.user_a, item.user_b))
+        if item.score <= rejected.get((a, b), -1.0):
+            continue
         versions = (
             (item.user_a_version, item.user_b_version)
             if a == item.user_a
@@ -60,3 +64,68 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> int:
         .returning(PotentialDuplicate.id)
     )
     return len(result.all())
+
+
+def rejected_pairs(
+    session: Session, user_ids: Sequence[uuid.UUID]
+) -> dict[tuple[uuid.UUID, uuid.UUID], float]:
+    """Pairs among these users a reviewer rejected (or split apart), with the highest score
+    they were rejected at."""
+    wanted = list(set(user_ids))
+    if not wanted:
+        return {}
+    t = PotentialDuplicate
+    rows = session.execute(
+        select(t.user_a, t.user_b, t.score).where(
+            t.status == "rejected", t.user_a.in_(wanted), t.user_b.in_(wanted)
+        )
+    )
+    pairs: dict[tuple[uuid.UUID, uuid.UUID], float] = {}
+    for a, b, score in rows:
+        pairs[(a, b)] = max(score, pairs.get((a, b), -1.0))
+    return pairs
+
+
+def close_stale(session: Session, user_ids: Sequence[uuid.UUID]) -> int:
+    """Open items about these users whose versions moved (they changed or merged since the item
+    was opened) no longer show what is true: they close as `stale`."""
+    wanted = list(set(user_ids))
+    if not wanted:
+        return 0
+    result = session.execute(
+        text(
+            "UPDATE potential_duplicates p"
+            " SET status = 'stale', decided_at = now(), decided_by = 'system',"
+            "     reason = 'a user changed after the item was opened'"
+            " FROM canonical_users a, canonical_users b"
+            " WHERE p.status = 'open'"
+            "   AND (p.user_a = ANY(CAST(:ids AS uuid[])) OR p.user_b = ANY(CAST(:ids AS uuid[])))"
+            "   AND a.id = p.user_a AND b.id = p.user_b"
+            "   AND (a.version <> p.user_a_version OR b.version <> p.user_b_version"
+            "        OR a.status <> 'active' OR b.status <> 'active')"
+        ),
+        {"ids": wanted},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def record_rejection(
+    session: Session, pair: tuple[uuid.UUID, uuid.UUID], *, actor: str, reason: str
+) -> None:
+    """A decided non-match with no queue item behind it (a split): never merged back blindly."""
+    a, b = sorted(pair)
+    session.execute(
+        insert(PotentialDuplicate).values(
+            id=uuid.uuid4(),
+            user_a=a,
+            user_b=b,
+            user_a_version=0,
+            user_b_version=0,
+            score=1.0,
+            explanation={"reasons": ["split by a steward"]},
+            status="rejected",
+            decided_by=actor,
+            decided_at=text("now()"),
+            reason=reason,
+        )
+    )

@@ -101,6 +101,7 @@ class Batch:
             ws.add_identity(row)
         for user in user_store.load_users(session, user_ids).values():
             ws.add_user(user)
+        ws.rejected = review.rejected_pairs(session, sorted(user_ids))
         for key_type, key_hash, identity_id, _user in found:
             ws.index_key((key_type, key_hash), identity_id)
 

@@ -9,7 +9,7 @@ from mds.security.keyring import Keyring
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
 from mds.services.resolution.survival import SurvivalResult
 from mds.services.resolution.workspace import Workspace
-from mds.store import lineage, match_keys, merges, outbox
+from mds.store import lineage, match_keys, merges, outbox, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
 
@@ -32,6 +32,7 @@ def persist_workspace(
     merges.record(session, keyring, ws.merges)
     lineage.replace(session, survived.superseded, survived.lineage)
     outbox.add_events(session, keyring, survived.events)
+    review.close_stale(session, sorted(ws.dirty_users))
     return [
         AuditEntry(
             m.actor or actor,

@@ -159,10 +159,10 @@ def survive_users(
                 related,
             )
         )
-        if not merged_ids and announced is None:
+        if announced is not None or not merged_ids:
             # The trail names the attributes that moved, never their values.
-            action = "user.created" if is_new else "user.updated"
-            details = {"version": user.version, "changed": changed}
+            details = {"version": user.version, "changed": changed, **related}
+            action = str(event_type)
             result.audit.append(AuditEntry(actor, action, "user", str(user_id), details))
     return result
 

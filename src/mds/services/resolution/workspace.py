@@ -58,6 +58,8 @@ class Workspace:
     # Users whose next event is of a given kind whatever changed (unmerge, split), with the
     # event's related ids.
     announce: dict[uuid.UUID, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # Pairs a steward kept apart (rejected or split), with the score they were rejected at.
+    rejected: dict[tuple[uuid.UUID, uuid.UUID], float] = field(default_factory=dict)
 
     # --- loading -------------------------------------------------------------------------
 
@@ -85,6 +87,10 @@ class Workspace:
             user_id = user.merged_into
             user = self.users.get(user_id)
         return user_id
+
+    def kept_apart(self, a: uuid.UUID, b: uuid.UUID) -> bool:
+        low, high = sorted((a, b))
+        return (low, high) in self.rejected
 
     def candidate_users(self, keys: list[HashedKey], exclude: uuid.UUID | None) -> set[uuid.UUID]:
         found: set[uuid.UUID] = set()
