@@ -126,6 +126,19 @@ def update_users(session: Session, rows: Sequence[UserRow]) -> None:
         )
 
 
+def lock_users(session: Session, ids: Iterable[uuid.UUID]) -> None:
+    """Row locks on these users, in id order, until commit: a batch and a steward's change
+    to the same users serialize instead of overwriting each other's versions."""
+    wanted = sorted(set(ids))
+    if wanted:
+        session.execute(
+            select(CanonicalUser.id)
+            .where(CanonicalUser.id.in_(wanted))
+            .order_by(CanonicalUser.id)
+            .with_for_update()
+        ).all()
+
+
 def load_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRow]:
     wanted = list(set(ids))
     if not wanted:

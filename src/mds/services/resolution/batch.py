@@ -95,6 +95,9 @@ class Batch:
         kept = best_candidates(wanted_by_signal, found)
         found = [row for row in found if row[3] in kept]
         user_ids = kept | {r.user_id for r in existing.values() if r.user_id is not None}
+        # Locked before their identities are read, so what is read is what a concurrent merge
+        # or split committed, never half of it.
+        user_store.lock_users(session, user_ids)
         for row in existing.values():
             ws.add_identity(row)
         for row in identities.load_by_users(session, keyring, user_ids):

@@ -53,14 +53,8 @@ class Change:
             if row.record is not None:
                 digests += [h for _, h in hashed_blocking_keys(row.record, keyring)]
         locks.lock_hashes(session, digests)
-        found = set(
-            session.scalars(
-                select(CanonicalUser.id)
-                .where(CanonicalUser.id.in_(wanted))
-                .order_by(CanonicalUser.id)
-                .with_for_update()
-            )
-        )
+        user_store.lock_users(session, wanted)
+        found = set(session.scalars(select(CanonicalUser.id).where(CanonicalUser.id.in_(wanted))))
         missing = [u for u in wanted if u not in found]
         if missing:
             raise NotFoundError(f"no user {missing[0]}")
