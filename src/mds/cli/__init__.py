@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from mds.cli import db, export, imports, keys, model, serve
+from mds.cli import db, export, imports, keys, model, review, serve
 from mds.config import SettingsError
 from mds.security.errors import SecurityError
 
@@ -23,6 +23,7 @@ app.add_typer(export.app, name="export")
 app.add_typer(model.app, name="model")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(review.app, name="review")
 
 _stderr = Console(stderr=True)
 
