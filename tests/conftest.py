@@ -26,6 +26,7 @@ from mds.services.keys import load_keyring
 from mds.store import migrate
 from mds.store.database import make_engine, sqlalchemy_url
 from mds.store.embedded import EmbeddedPostgres
+from mds.streaming.tansu import LocalBroker
 
 
 @dataclass
@@ -55,8 +56,10 @@ def database_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
     if external:
         yield DatabaseServer(external)
         return
-    # The parent of basetemp is shared by all xdist workers: one embedded server for the run.
-    shared = tmp_path_factory.getbasetemp().parent
+    # Under xdist the parent of basetemp is this run's and shared by its workers: one embedded
+    # server per run. Without xdist that parent is shared by every run: use basetemp itself.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     server = EmbeddedPostgres(shared / "pgdata", delete_on_exit=True)
     yield DatabaseServer(server.uri())
     server.release()
@@ -134,3 +137,23 @@ def fresh_engine(fresh_database: str, tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(sqlalchemy_url(fresh_database), settings)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Kafka-protocol broker: KAFKA_BROKERS if set, else a Tansu process of our own
+    (one per xdist worker; tests isolate themselves with topics and groups of their own)."""
+    external = os.environ.get("KAFKA_BROKERS")
+    if external:
+        yield external
+        return
+    log = tmp_path_factory.mktemp("tansu") / "broker.log"
+    broker = LocalBroker.start(log)
+    yield broker.bootstrap_servers
+    broker.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Topics of this test only: `<prefix>.user`, `<prefix>.signals`, …"""
+    return f"t{uuid.uuid4().hex[:10]}"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mds.config import KeyProviderKind, Settings
+from mds.config import KeyProviderKind, OutboxMode, Settings
 from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
 from mds.security.providers import KeyProvider, LocalKeyFileProvider
@@ -26,8 +28,36 @@ from mds.store.database import (
     release_embedded_servers,
     resolve_database_url,
 )
+from mds.streaming.kafka import ensure_topics
+from mds.streaming.relay import Relay
+from mds.streaming.serialization import (
+    AvroSerializer,
+    EventSerializer,
+    JsonSerializer,
+    SchemaRegistry,
+    load_schema,
+)
+from mds.streaming.worker import IngestWorker
 
 MODEL_REFRESH_SECONDS = 30.0
+
+
+@dataclass
+class Streams:
+    """Background threads that run until `stop()`: each gets the shared stop event."""
+
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=target, args=(self.stop_event,), name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout)
 
 
 @dataclass
@@ -38,8 +68,15 @@ class Runtime:
     key_provider: KeyProvider
     keyring: Keyring
 
+    # Sessions on autocommit connections for single-statement reads: no BEGIN/ROLLBACK round
+    # trips (under READ COMMITTED each statement has its own snapshot either way). Unset (as
+    # in tests sharing one connection), reads use `sessions`.
+    read_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
     _config: tuple[float, ResolutionConfig] | None = field(default=None, repr=False)
     _group_commit: GroupCommit[Signal, SignalOutcome] | None = field(default=None, repr=False)
+
+    def read_session(self) -> Session:
+        return (self.read_sessions or self.sessions)()
 
     def resolution_config(self) -> ResolutionConfig:
         """The active model's config, re-read at most every MODEL_REFRESH_SECONDS."""
@@ -61,6 +98,26 @@ class Runtime:
     def review_queue(self) -> ReviewQueue:
         return ReviewQueue(self.sessions, self.keyring, self.stewardship())
 
+    def relay(self) -> Relay:
+        return Relay(self.settings, self.engine, self.keyring, self.event_serializer())
+
+    def event_serializer(self) -> EventSerializer:
+        if not self.settings.schema_registry_url:
+            return JsonSerializer()
+        registry = SchemaRegistry(self.settings.schema_registry_url)
+        subject = f"{self.settings.user_topic}-value"
+        return AvroSerializer(registry, subject, load_schema("user_event"))
+
+    def worker(self) -> IngestWorker:
+        registry = (
+            SchemaRegistry(self.settings.schema_registry_url)
+            if self.settings.schema_registry_url
+            else None
+        )
+        return IngestWorker(
+            self.settings, self.sessions, self.keyring, self.ingest_service, registry
+        )
+
     def ingest_from_api(self, signals: list[Signal]) -> list[SignalOutcome]:
         """Resolve API signals through one shared group commit (see mds.services.batcher)."""
         if self._group_commit is None:
@@ -68,6 +125,21 @@ class Runtime:
                 lambda batch: self.ingest_service().ingest(batch, actor="api")
             )
         return self._group_commit.submit(signals)
+
+    def start_streams(self) -> Streams:
+        """The relay and the ingestion worker as background threads, when Kafka is configured
+        and `mds serve` was not told to leave them out."""
+        streams = Streams()
+        settings = self.settings
+        if not settings.kafka_brokers:
+            return streams
+        if settings.serve_relay and settings.outbox_mode is OutboxMode.RELAY:
+            ensure_topics(settings, [settings.user_topic])
+            streams.start("mds-relay", self.relay().run)
+        if settings.serve_worker:
+            ensure_topics(settings, [*settings.ingest_topic_list, settings.dead_letter_topic])
+            streams.start("mds-worker", self.worker().run)
+        return streams
 
     def close(self) -> None:
         if self._group_commit is not None:
@@ -93,4 +165,7 @@ def build_runtime(settings: Settings, *, run_migrations: bool | None = None) -> 
         migrate.upgrade(engine, settings)
     sessions = make_session_factory(engine)
     provider = make_key_provider(settings)
-    return Runtime(settings, engine, sessions, provider, load_keyring(sessions, provider))
+    reads = make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return Runtime(
+        settings, engine, sessions, provider, load_keyring(sessions, provider), read_sessions=reads
+    )

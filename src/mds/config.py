@@ -10,6 +10,9 @@ import platformdirs
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mds.domain.audit import RETENTION_FLOOR_YEARS
+from mds.security.tokens import ASYMMETRIC_ALGORITHMS as ASYMMETRIC_JWT_ALGORITHMS
+
 
 class LogFormat(StrEnum):
     JSON = "json"
@@ -18,6 +21,13 @@ class LogFormat(StrEnum):
 
 class KeyProviderKind(StrEnum):
     LOCAL = "local"
+
+
+class OutboxMode(StrEnum):
+    """Who publishes the outbox: the built-in relay, or Debezium reading the WAL."""
+
+    RELAY = "relay"
+    DEBEZIUM = "debezium"
 
 
 def _default_data_dir() -> Path:
@@ -56,11 +66,49 @@ class Settings(BaseSettings):
     key_provider: KeyProviderKind = KeyProviderKind.LOCAL
     key_file: Path | None = None
 
+    # Bearer tokens (mds.api.auth). No JWKS URL: the local signing key in the data dir.
+    jwks_url: str | None = None
+    jwt_issuer: str = Field(default="mds-local", min_length=1)
+    jwt_audience: str = Field(default="mds", min_length=1)
+    jwt_algorithms: str = "RS256,ES256,EdDSA"
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwks_cache_seconds: float = Field(default=300, gt=0)
+    jwks_refresh_interval_seconds: float = Field(default=30, ge=0)
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
+    # mTLS (mds serve): a client CA makes a valid client certificate mandatory.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     link_threshold: float = Field(default=0.995, gt=0, lt=1)
     review_threshold: float = Field(default=0.30, gt=0, lt=1)
     source_trust: str = "crm,support,signup"
     ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
+
+    # Propagation (mds.streaming): topics, the relay and the ingestion workers.
+    topic_prefix: str = Field(default="mds", pattern=r"^[A-Za-z0-9._-]+$")
+    ingest_topics: str = Field(default="mds.signals", min_length=1)
+    dead_letter_topic: str = Field(default="mds.signals.dlq", pattern=r"^[A-Za-z0-9._-]+$")
+    consumer_group: str = Field(default="mds-ingest", min_length=1)
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    relay_batch_size: int = Field(default=1_000, ge=1, le=50_000)
+    relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_retention_hours: float = Field(default=72, ge=0)
+    # Inside `mds serve` when KAFKA_BROKERS is set (`--no-relay` / `--no-worker` turn them off).
+    serve_relay: bool = True
+    serve_worker: bool = True
+    # Debezium CDC (mds cdc …). In debezium mode the relay is off and Debezium reads the WAL.
+    outbox_mode: OutboxMode = OutboxMode.RELAY
+    cdc_connector_name: str = Field(default="mds-outbox", pattern=r"^[A-Za-z0-9._-]+$")
+    cdc_slot_name: str = Field(default="mds_outbox", pattern=r"^[a-z0-9_]{1,63}$")
+    cdc_publication: str = Field(default="mds_outbox_pub", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # What the connector config says for the database password: a Kafka Connect config
+    # provider reference, so the secret never sits in the connector's stored config.
+    cdc_password_ref: str = Field(default="${file:/secrets/mds.properties:password}", min_length=1)
+
+    # The audit trail's retention (mds retention run); at least the legal floor.
+    audit_retention_years: int = Field(default=RETENTION_FLOOR_YEARS, le=100)
 
     auto_migrate: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=500)
@@ -88,6 +136,15 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("audit_retention_years")
+    @classmethod
+    def _not_below_floor(cls, value: int) -> int:
+        if value < RETENTION_FLOOR_YEARS:
+            raise ValueError(
+                f"{value} years is below the audit trail's floor of {RETENTION_FLOOR_YEARS} years"
+            )
+        return value
+
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:
         if self.review_threshold > self.link_threshold:
@@ -96,6 +153,48 @@ class Settings(BaseSettings):
                 f" ({self.review_threshold} > {self.link_threshold})"
             )
         return self
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_over_http(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an https:// (or http://) URL")
+        return value or None
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: str) -> str:
+        names = [a.strip() for a in value.split(",") if a.strip()]
+        # Shared-secret (HS*) and "none" would let anyone holding the public key mint tokens.
+        unknown = [a for a in names if a not in ASYMMETRIC_JWT_ALGORITHMS]
+        if not names or unknown:
+            raise ValueError(
+                f"unsupported algorithm(s) {', '.join(unknown) or '(none given)'}; "
+                f"choose from {', '.join(sorted(ASYMMETRIC_JWT_ALGORITHMS))}"
+            )
+        return ",".join(names)
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> Settings:
+        if (self.tls_key or self.tls_client_ca) and not self.tls_cert:
+            raise ValueError("MDS_TLS_KEY and MDS_TLS_CLIENT_CA need MDS_TLS_CERT")
+        return self
+
+    @property
+    def jwt_algorithm_list(self) -> tuple[str, ...]:
+        return tuple(self.jwt_algorithms.split(","))
+
+    @property
+    def token_signing_key_path(self) -> Path:
+        return self.data_dir / "keys" / "token-signing.pem"
+
+    @property
+    def user_topic(self) -> str:
+        return f"{self.topic_prefix}.user"
+
+    @property
+    def ingest_topic_list(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.ingest_topics.split(",") if t.strip())
 
     @property
     def source_trust_order(self) -> tuple[str, ...]:

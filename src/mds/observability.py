@@ -6,7 +6,7 @@ import logging
 import sys
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from mds.config import LogFormat
 
@@ -58,3 +58,12 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.JSON) -> N
         logging.getLogger(name).propagate = True
     # The request middleware logs each request once, with its request id; uvicorn's line is noise.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+RELAY_PUBLISHED = Counter("mds_relay_published_total", "Outbox events published to Kafka")
+RELAY_LAG = Gauge(
+    "mds_relay_lag_seconds", "Age of the newest outbox event published (0: nothing waiting)"
+)
+WORKER_SIGNALS = Counter(
+    "mds_worker_signals_total", "Kafka signals handled by the ingestion worker", ["result"]
+)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
+from mds.api.auth import READ, READ_PII, WRITE
 from tests.e2e.api_helpers import ANA, post_signal
 
 PROBLEM = "application/problem+json"
@@ -98,7 +100,7 @@ def test_history_tells_created_and_updated_without_pii(client: TestClient) -> No
     items = response.json()["items"]
     assert [i["action"] for i in items] == ["user.created", "user.updated"]
     assert items[1]["details"] == {"version": 2, "changed": ["phone"]}
-    assert "699" not in response.text and "Ana" not in response.text
+    assert "699000111" not in response.text and "Ana" not in response.text
 
 
 def test_lists_page_with_stable_cursors(client: TestClient) -> None:
@@ -134,3 +136,37 @@ def test_compare_explains_why_and_why_not(client: TestClient) -> None:
     assert "given names differ" in body["guards"]
     assert body["verdict"] != "link"
     assert body["profiles"]["user_b"]["given_name"] == "Lucía"
+
+
+def test_without_the_pii_scope_every_pii_field_is_masked(
+    client: TestClient, auth_header: Callable[..., dict[str, str]]
+) -> None:
+    created = post_signal(client, "C-1", **ANA)
+    user_id = created["user_id"]
+    reader = auth_header(READ)
+    body = client.get(f"/v1/users/{user_id}", headers=reader).json()
+    assert body["pii_masked"] is True
+    profile = body["profile"]
+    assert profile["given_name"] == "A***" and profile["family_name"] == "G***"
+    assert profile["email"] == "a***@example.com" and profile["phone"] == "***78"
+    assert profile["date_of_birth"] == "1990-**-**"
+    assert profile["address"] == {"locality": "Madrid", "country": "ES"}
+    assert profile["government_id"]["value"] == "***8Z"
+    sources = client.get(f"/v1/users/{user_id}/sources", headers=reader)
+    compared = client.get(f"/v1/users/{user_id}/compare/{user_id}", headers=reader)
+    for response in (sources, compared):
+        assert response.status_code == 200
+        for secret in ("Ana", "García", "ana.garcia", "612345678", "1990-04-01", "12345678Z"):
+            assert secret not in response.text, (response.url, secret)
+    full = client.get(f"/v1/users/{user_id}", headers=auth_header(READ_PII)).json()
+    assert full["pii_masked"] is False and full["profile"]["given_name"] == "Ana"
+
+
+def test_reading_needs_a_read_scope(
+    client: TestClient, auth_header: Callable[..., dict[str, str]]
+) -> None:
+    created = post_signal(client, "C-1", **ANA)
+    writer_only = client.get(f"/v1/users/{created['user_id']}", headers=auth_header(WRITE))
+    assert writer_only.status_code == 403 and "mds:read" in writer_only.json()["detail"]
+    anonymous = client.get(f"/v1/users/{created['user_id']}", headers={"Authorization": ""})
+    assert anonymous.status_code == 401

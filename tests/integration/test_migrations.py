@@ -24,6 +24,8 @@ EXPECTED_TABLES = {
     "encryption_keys",
     "match_models",
     "audit_chain",
+    "audit_anchors",
+    "ingest_errors",
 }
 
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 import mds
 from mds.api.middleware import RequestContextMiddleware
 from mds.api.problems import install_problem_handlers
-from mds.api.routes import duplicates, health, signals, stewardship, users
+from mds.api.routes import changes, duplicates, health, signals, stewardship, users
 from mds.bootstrap import Runtime, build_runtime
 from mds.config import get_settings
 from mds.observability import configure_logging
@@ -33,10 +33,12 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await run_in_threadpool(runtime_factory)
         app.state.runtime = runtime
-        log.info("mds.started", version=mds.__version__)
+        streams = await run_in_threadpool(runtime.start_streams)
+        log.info("mds.started", version=mds.__version__, streams=len(streams.threads))
         try:
             yield
         finally:
+            await run_in_threadpool(streams.stop)
             runtime.close()
 
     app = FastAPI(
@@ -52,4 +54,5 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
     app.include_router(users.router)
     app.include_router(stewardship.router)
     app.include_router(duplicates.router)
+    app.include_router(changes.router)
     return app

@@ -9,6 +9,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mds.api.tls import client_cert_name
 from mds.observability import HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -57,6 +58,8 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
                 client=(scope.get("client") or ("", 0))[0],
+                subject=(scope.get("state") or {}).get("subject"),
+                client_cert=client_cert_name(scope),
             )
             structlog.contextvars.clear_contextvars()
 

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from mds.cli import db, export, imports, keys, model, review, serve
+from mds.cli import audit, cdc, db, export, imports, keys, model, review, serve, streaming, token
 from mds.config import SettingsError
 from mds.security.errors import SecurityError
 
@@ -19,11 +19,17 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("import")(imports.import_signals)
+app.command("relay")(streaming.relay)
+app.command("worker")(streaming.worker)
 app.add_typer(export.app, name="export")
 app.add_typer(model.app, name="model")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(token.app, name="token")
 app.add_typer(review.app, name="review")
+app.add_typer(cdc.app, name="cdc")
+app.add_typer(audit.app, name="audit")
+app.add_typer(audit.retention_app, name="retention")
 
 _stderr = Console(stderr=True)
 

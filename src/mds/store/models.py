@@ -303,12 +303,49 @@ class AuditChain(Base):
     last_hash: Mapped[bytes]
 
 
+class AuditAnchor(Base):
+    """The chain ends of an audit partition dropped by retention, so the rest still verifies.
+
+    Written only by the SQL function `mds_audit_drop_partition`; a trigger refuses UPDATE, DELETE
+    and TRUNCATE. An empty partition leaves an anchor with `row_count` 0 and no ends."""
+
+    __tablename__ = "audit_anchors"
+    __table_args__ = (
+        CheckConstraint(
+            "row_count = 0 OR (first_seq IS NOT NULL AND first_prev_hash IS NOT NULL"
+            " AND last_seq IS NOT NULL AND last_row_hash IS NOT NULL)",
+            name="ends_known",
+        ),
+    )
+
+    partition_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    range_start: Mapped[datetime]
+    range_end: Mapped[datetime]
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    first_seq: Mapped[int | None] = mapped_column(BigInteger)
+    first_prev_hash: Mapped[bytes | None]
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
+    last_row_hash: Mapped[bytes | None]
+    dropped_at: Mapped[datetime] = _created()
+
+
 class Outbox(Base):
-    """Debezium Outbox Event Router layout, plus a sequence for the built-in relay."""
+    """Debezium Outbox Event Router layout, plus what the built-in relay and change feed need.
+
+    `seq` is drawn when the row is written, so transactions can commit out of `seq` order;
+    `position` is given by the sequencer (one at a time) to rows it sees committed, so it only
+    grows in commit order, and readers that go by position never skip a late committer.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_unpublished", "seq", postgresql_where="published_at IS NULL"),
+        Index("ix_outbox_unsequenced", "seq", postgresql_where="position IS NULL"),
+        Index("uq_outbox_position", "position", unique=True),
+        Index(
+            "ix_outbox_unpublished",
+            "position",
+            postgresql_where="published_at IS NULL AND position IS NOT NULL",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -319,7 +356,26 @@ class Outbox(Base):
     payload: Mapped[dict[str, Any]]
     headers: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = _created()
+    position: Mapped[int | None] = mapped_column(BigInteger)
     published_at: Mapped[datetime | None]
+
+
+class IngestError(Base):
+    """A Kafka message the ingestion worker could not use (it went to the dead-letter topic)."""
+
+    __tablename__ = "ingest_errors"
+    __table_args__ = (UniqueConstraint("topic", "partition", "offset"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(256))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str | None]
+    error: Mapped[str]
+    # The raw message may hold PII: encrypted like every other PII cell.
+    payload_enc: Mapped[bytes | None]
+    payload_size: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = _created()
 
 
 class EncryptionKey(Base):

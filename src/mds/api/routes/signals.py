@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from mds.api.auth import WRITE, Principal, require_scopes
 from mds.api.dependencies import get_runtime
 from mds.api.problems import problem
 from mds.bootstrap import Runtime
@@ -52,6 +53,7 @@ def _rejected(raw: Any, errors: list[dict[str, str]]) -> SignalOutcome:
     },
 )
 def post_signals(
+    principal: Annotated[Principal, Depends(require_scopes(WRITE))],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     body: Annotated[
         Any,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from mds.api.auth import READ, Principal, require_scopes
 from mds.api.dependencies import get_runtime, get_session
@@ -42,6 +43,11 @@ def _view(session: Session, runtime: Runtime, user_id: uuid.UUID) -> UserView:
     return view
 
 
+def _read_user(runtime: Runtime, user_id: uuid.UUID) -> UserView:
+    with runtime.read_session() as session:
+        return _view(session, runtime, user_id)
+
+
 def _survivor(session: Session, user_id: uuid.UUID) -> uuid.UUID:
     survivor = survivor_of(session, user_id)
     if survivor is None:
@@ -63,8 +69,10 @@ def _page_body(user_id: uuid.UUID, page: details.Page) -> dict[str, Any]:
     summary="A golden record; a merged id answers with its survivor",
     responses=_NOT_FOUND,
 )
-def get_user(user_id: uuid.UUID, principal: Reader, session: Db, runtime: Rt) -> Any:
-    view = _view(session, runtime, user_id)
+async def get_user(user_id: uuid.UUID, principal: Reader, request: Request) -> Any:
+    # The hottest read: one worker-thread hop for all of its database work, not one per
+    # dependency (each hop is a thread handoff plus a GIL re-acquisition under load).
+    view = await run_in_threadpool(_read_user, get_runtime(request), user_id)
     response = JSONResponse(view.as_dict(pii=principal.can_read_pii))
     if view.redirected:
         response.headers["Content-Location"] = f"/v1/users/{view.record.id}"

@@ -1,0 +1,1 @@
+"""Propagation: outbox relay, change-feed sequencing, Kafka ingestion workers, Debezium."""

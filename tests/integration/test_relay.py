@@ -1,0 +1,184 @@
+"""The built-in relay against a real Kafka-protocol broker and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import sessionmaker
+
+from mds.config import Settings
+from mds.domain.events import UserEvent, UserEventType
+from mds.security.keyring import Keyring
+from mds.security.providers import LocalKeyFileProvider
+from mds.services.keys import load_keyring
+from mds.store import migrate, outbox
+from mds.store.models import Outbox
+from mds.streaming.kafka import ensure_topics, producer_config
+from mds.streaming.relay import Relay
+from tests.integration.helpers import settings_for
+from tests.integration.ingest_helpers import ANA, NOW, service, signal
+from tests.integration.kafka_helpers import consume_all
+
+
+@pytest.fixture
+def settings(
+    fresh_database: str, tmp_path: Path, kafka_brokers: str, topic_prefix: str
+) -> Settings:
+    return settings_for(
+        fresh_database,
+        tmp_path,
+        kafka_brokers=kafka_brokers,
+        topic_prefix=topic_prefix,
+        relay_poll_seconds=30,
+        relay_batch_size=100,
+    )
+
+
+@pytest.fixture
+def migrated(fresh_engine: Engine, settings: Settings) -> Engine:
+    migrate.upgrade(fresh_engine, settings)
+    ensure_topics(settings, [settings.user_topic], partitions=3)
+    return fresh_engine
+
+
+@pytest.fixture
+def keyring(migrated: Engine, tmp_path: Path) -> Keyring:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    return load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+
+
+def _event() -> UserEvent:
+    return UserEvent(
+        UserEventType.UPDATED, uuid.uuid4(), 2, NOW, {"given_name": "Ana"}, ("given_name",)
+    )
+
+
+def _relay(settings: Settings, engine: Engine, keyring: Keyring) -> Relay:
+    return Relay(settings, engine, keyring)
+
+
+def test_committed_events_reach_the_topic_once_with_key_headers_and_profile(
+    settings: Settings, migrated: Engine, keyring: Keyring
+) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    ingest = service(sessions, keyring)
+    [ana] = ingest.ingest([signal("C-1", **ANA)])
+    ingest.ingest([signal("C-1", at="2026-11-03T10:00:00Z", **{**ANA, "phone": "+34 699 1"})])
+    relay = _relay(settings, migrated, keyring)
+    producer = Producer(producer_config(settings, "test"))
+    with migrated.connect() as conn:
+        assert relay.publish_once(conn, producer) == 2
+        assert relay.publish_once(conn, producer) == 0
+    received = consume_all(settings.kafka_brokers or "", settings.user_topic, expected=2)
+    assert len(received) == 2
+    assert {r.key for r in received} == {str(ana.user_id)}
+    assert [r.headers["type"] for r in received] == ["user.created", "user.updated"]
+    assert [r.value["version"] for r in received] == [1, 2]
+    assert all(r.headers["id"] == r.value["event_id"] for r in received)
+    assert received[0].value["profile"]["given_name"] == "Ana"
+    assert "profile_enc" not in received[0].value
+    with sessions() as session:
+        unpublished = session.scalar(
+            select(func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))
+        )
+    assert unpublished == 0
+
+
+WRITERS = 8
+
+
+def test_writers_committing_out_of_order_lose_no_row(
+    settings: Settings, migrated: Engine, keyring: Keyring
+) -> None:
+    """Each writer draws its seq in turn but they commit in reverse order while the relay
+    keeps publishing: a relay that went by seq would skip the late committers."""
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    written = threading.Barrier(WRITERS + 1, timeout=10)
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            time.sleep(0.03 * n)  # seq order = n
+            event = _event()
+            ids.append(str(event.id))
+            with sessions() as session, session.begin():
+                outbox.add_events(session, keyring, [event])
+                written.wait()
+                time.sleep(0.15 * (WRITERS - n))  # commit order = reverse
+        except BaseException as exc:
+            errors.append(exc)
+
+    relay = _relay(settings, migrated, keyring)
+    producer = Producer(producer_config(settings, "test"))
+    # Connected and idempotence set up before the race, so each pass is quick.
+    producer.produce(f"{settings.topic_prefix}.warmup", value=b"")
+    producer.flush(10)
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    written.wait()
+    published = 0
+    deadline = time.monotonic() + 10
+    with migrated.connect() as conn:
+        while published < WRITERS and time.monotonic() < deadline:
+            published += relay.publish_once(conn, producer)
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert published == WRITERS
+    received = consume_all(settings.kafka_brokers or "", settings.user_topic, expected=WRITERS)
+    assert sorted(r.headers["id"] for r in received) == sorted(ids)
+    with sessions() as session:
+        rows = session.execute(select(Outbox.seq, Outbox.position).order_by(Outbox.seq)).all()
+    # Positions follow commit order (the reverse of seq order), never skipping a row.
+    assert [p for _, p in rows] == sorted((p for _, p in rows), reverse=True)
+
+
+def _wait(condition: object, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_one_relay_leads_and_a_standby_takes_over_woken_by_notify(
+    settings: Settings, migrated: Engine, keyring: Keyring
+) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    fast = settings.model_copy(update={"relay_poll_seconds": 0.2})
+    first, second = _relay(fast, migrated, keyring), _relay(fast, migrated, keyring)
+    stops = [threading.Event(), threading.Event()]
+    threads = [
+        threading.Thread(target=r.run, args=(stop,), daemon=True)
+        for r, stop in zip((first, second), stops, strict=True)
+    ]
+    threads[0].start()
+    assert _wait(lambda: first.is_leader)
+    threads[1].start()
+    time.sleep(0.5)
+    assert first.is_leader and not second.is_leader
+    stops[0].set()
+    threads[0].join(10)
+    assert _wait(lambda: second.is_leader)
+    # The standby now leads; with a 30 s poll only NOTIFY can make it publish this quickly.
+    slow = settings.model_copy(update={"relay_poll_seconds": 30})
+    second.settings = slow
+    time.sleep(0.5)
+    with sessions() as session, session.begin():
+        outbox.add_events(session, keyring, [_event()])
+    started = time.monotonic()
+    received = consume_all(settings.kafka_brokers or "", settings.user_topic, expected=1)
+    stops[1].set()
+    threads[1].join(35)
+    assert len(received) == 1
+    assert time.monotonic() - started < 10

@@ -1,0 +1,169 @@
+"""The ingestion worker against a real Kafka-protocol broker and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mds.config import Settings
+from mds.security.keyring import Keyring
+from mds.security.providers import LocalKeyFileProvider
+from mds.services.keys import load_keyring
+from mds.store import migrate
+from mds.store.models import IngestError, Outbox, SourceIdentity
+from mds.store.models import Signal as InboxRow
+from mds.streaming.kafka import consumer_config, ensure_topics
+from mds.streaming.worker import IngestWorker
+from tests.integration.helpers import settings_for
+from tests.integration.ingest_helpers import service
+from tests.integration.kafka_helpers import consume_all
+
+
+@pytest.fixture
+def settings(
+    fresh_database: str, tmp_path: Path, kafka_brokers: str, topic_prefix: str
+) -> Settings:
+    return settings_for(
+        fresh_database,
+        tmp_path,
+        kafka_brokers=kafka_brokers,
+        topic_prefix=topic_prefix,
+        ingest_topics=f"{topic_prefix}.signals",
+        dead_letter_topic=f"{topic_prefix}.signals.dlq",
+        consumer_group=f"{topic_prefix}-group",
+        consumer_session_timeout_ms=6000,
+        ingest_batch_size=50,
+    )
+
+
+@pytest.fixture
+def migrated(fresh_engine: Engine, settings: Settings) -> Engine:
+    migrate.upgrade(fresh_engine, settings)
+    ensure_topics(settings, [*settings.ingest_topic_list, settings.dead_letter_topic], 3)
+    return fresh_engine
+
+
+@pytest.fixture
+def sessions(migrated: Engine) -> sessionmaker[Session]:
+    return sessionmaker(migrated, expire_on_commit=False)
+
+
+@pytest.fixture
+def keyring(sessions: sessionmaker[Session], tmp_path: Path) -> Keyring:
+    return load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+
+
+GIVEN = ["Ana", "Luis", "Marta", "Jorge", "Elena", "Pablo", "Irene", "Diego", "Sara", "Hugo"]
+FAMILY = ["García", "Ortega", "Molina", "Delgado", "Castro", "Vidal", "Herrera", "Prieto"]
+
+
+def person(n: int) -> dict[str, Any]:
+    return {
+        "event_id": f"evt-{n}",
+        "source_system": "crm",
+        "source_record_id": f"C-{n}",
+        "event_type": "crm_import",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "attributes": {
+            "given_name": GIVEN[n % len(GIVEN)],
+            "family_name": FAMILY[n % len(FAMILY)] + " " + FAMILY[(n // 3) % len(FAMILY)],
+            "date_of_birth": f"19{50 + n}-0{1 + n % 9}-1{n % 10}",
+            "email": f"{GIVEN[n % len(GIVEN)].lower()}.{n * 7919}@example.com",
+        },
+    }
+
+
+def produce(settings: Settings, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers})
+    topic = settings.ingest_topic_list[0]
+    for value in values:
+        producer.produce(topic, key=value[:16], value=value)
+    assert producer.flush(10) == 0
+
+
+def count(session: Session, model: type) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def run_until(worker: IngestWorker, done: Any, timeout: float = 40.0) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done():
+        time.sleep(0.2)
+    stop.set()
+    thread.join(20)
+    assert done(), "the worker did not finish in time"
+
+
+def committed(settings: Settings) -> int:
+    """Offsets the group committed, summed over partitions."""
+    consumer = Consumer(consumer_config(settings, settings.consumer_group))
+    topic = settings.ingest_topic_list[0]
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    consumer.close()
+    return sum(max(tp.offset, 0) for tp in offsets)
+
+
+def test_duplicates_and_poison_messages(
+    settings: Settings, sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    signals = [json.dumps(person(n)).encode() for n in range(20)]
+    deliveries = [s for s in signals for _ in range(random.Random(7).randint(2, 10))]
+    random.Random(3).shuffle(deliveries)
+    poison = [b"{not json", json.dumps({**person(99), "event_type": "rumour"}).encode()]
+    produce(settings, deliveries[:40] + poison + deliveries[40:])
+    worker = IngestWorker(settings, sessions, keyring, lambda: service(sessions, keyring))
+
+    def done() -> bool:
+        with sessions() as session:
+            return count(session, IngestError) == 2 and count(session, InboxRow) == 20
+
+    run_until(worker, done)
+    with sessions() as session:
+        assert count(session, SourceIdentity) == 20
+        assert count(session, Outbox) == 20  # one user.created each, nothing applied twice
+        errors = session.scalars(select(IngestError).order_by(IngestError.offset)).all()
+    assert any("not a JSON or Avro signal" in e.error for e in errors)
+    assert any("event_type" in e.error for e in errors)
+    assert all(e.payload_enc is not None and b"rumour" not in e.payload_enc for e in errors)
+    dead = consume_all(settings.kafka_brokers or "", settings.dead_letter_topic, expected=2)
+    assert len(dead) == 2
+    by_value = {d.value if isinstance(d.value, bytes) else "signal": d for d in dead}
+    assert "not a JSON or Avro signal" in by_value[b"{not json"].headers["mds.error"]
+    assert "event_type" in by_value["signal"].headers["mds.error"]
+    assert all(d.headers["mds.source.topic"] == settings.ingest_topic_list[0] for d in dead)
+    assert committed(settings) == len(deliveries) + len(poison)
+
+
+def test_a_replay_from_offset_zero_applies_nothing_again(
+    settings: Settings, sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    produce(settings, [json.dumps(person(n)).encode() for n in range(10)])
+    first = IngestWorker(settings, sessions, keyring, lambda: service(sessions, keyring))
+
+    def all_in() -> bool:
+        with sessions() as session:
+            return count(session, InboxRow) == 10
+
+    run_until(first, all_in)
+    with sessions() as session:
+        events = count(session, Outbox)
+    replay_settings = settings.model_copy(update={"consumer_group": "replay-group"})
+    replay = IngestWorker(replay_settings, sessions, keyring, lambda: service(sessions, keyring))
+    run_until(replay, lambda: committed(replay_settings) == 10)
+    with sessions() as session:
+        assert count(session, InboxRow) == 10
+        assert count(session, SourceIdentity) == 10
+        assert count(session, Outbox) == events
