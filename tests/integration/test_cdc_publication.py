@@ -7,6 +7,7 @@ reach the slot as outbox INSERTs carrying the event id and type; changes to the 
 written in the same transactions, and the relay's `published_at` updates, do not.
 """
 
+import dataclasses
 import json
 import struct
 import uuid
@@ -188,38 +189,30 @@ def test_outbox_inserts_and_nothing_else_reach_the_slot(
     assert {v["aggregateid"] for v in inserted.values()} == user_ids
 
 
-def test_an_insert_deleted_in_its_own_transaction_still_reaches_the_slot(
-    migrated: Engine, slot: str
+def test_in_debezium_mode_events_live_only_in_the_wal_in_clear(
+    migrated: Engine, slot: str, tmp_path: Path
 ) -> None:
-    """Debezium mode's write (as proposed for mds.store.outbox): the row lives only in the WAL,
-    and the DELETE is not published."""
-    event_id, user_id = str(uuid.uuid4()), str(uuid.uuid4())
-    payload = {"event_id": event_id, "type": "user.updated", "profile": {"given_name": "Ana"}}
-    with migrated.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)"
-                " VALUES (:id, :aggregate, :user, 'user.updated', CAST(:payload AS jsonb), '{}')"
-            ),
-            {
-                "id": event_id,
-                "aggregate": DEBEZIUM_AGGREGATE_TYPE,
-                "user": user_id,
-                "payload": json.dumps(payload),
-            },
-        )
-        conn.execute(text("DELETE FROM outbox WHERE id = :id"), {"id": event_id})
+    """Debezium mode: ingestion writes each event as published (profile in clear) and deletes
+    it in the same transaction; the insert reaches the slot, the delete does not, and the table
+    holds nothing after commit."""
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+    ingest = service(sessions, keyring)
+    ingest.config = dataclasses.replace(ingest.config, debezium_outbox=True)
+    [outcome] = ingest.ingest([signal("R-1", **ANA)])
     with migrated.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM outbox")).scalar() == 0
 
     kinds, _, changes = decode(read_slot(migrated, slot))
 
     assert "D" not in kinds
-    assert [(c.kind, c.values["id"], c.values["type"]) for c in changes] == [
-        ("I", event_id, "user.updated")
-    ]
-    assert changes[0].values["aggregatetype"] == DEBEZIUM_AGGREGATE_TYPE
-    assert json.loads(changes[0].values["payload"] or "null") == payload
+    [change] = changes
+    assert (change.kind, change.values["type"]) == ("I", "user.created")
+    assert change.values["aggregatetype"] == DEBEZIUM_AGGREGATE_TYPE
+    assert change.values["aggregateid"] == str(outcome.user_id)
+    payload = json.loads(change.values["payload"] or "null")
+    assert payload["event_id"] == change.values["id"]
+    assert payload["profile"]["given_name"] == "Ana" and "profile_enc" not in payload
 
 
 def test_setup_converges_a_drifted_publication_and_is_idempotent(migrated: Engine) -> None:

@@ -39,11 +39,12 @@ def relay(
     ] = True,
 ) -> None:
     """Publish committed outbox events to Kafka (one leader at a time; others stand by)."""
+    stop = _stop_on_signals()  # first: a SIGTERM during start-up is a clean stop too
     with cli_runtime() as runtime:
         _require_kafka(runtime)
         if create_topics:
             ensure_topics(runtime.settings, [runtime.settings.user_topic])
-        runtime.relay().run(_stop_on_signals())
+        runtime.relay().run(stop)
 
 
 def worker(
@@ -52,9 +53,10 @@ def worker(
     ] = True,
 ) -> None:
     """Consume signals from MDS_INGEST_TOPICS and resolve them in micro-batches."""
+    stop = _stop_on_signals()
     with cli_runtime() as runtime:
         _require_kafka(runtime)
         settings = runtime.settings
         if create_topics:
             ensure_topics(settings, [*settings.ingest_topic_list, settings.dead_letter_topic])
-        runtime.worker().run(_stop_on_signals())
+        runtime.worker().run(stop)

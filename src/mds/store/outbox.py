@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import cast, update
+from sqlalchemy import cast, delete, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,8 @@ from mds.store.bulk import copy_rows
 from mds.store.models import Outbox, table_of
 
 AGGREGATE_TYPE = "user"
+# Rows written for Debezium (mds.streaming.debezium routes only these to the user topic).
+DEBEZIUM_AGGREGATE_TYPE = "user.debezium"
 # What an erased event carries in place of its profile.
 _ERASED = cast({"profile": None, "profile_erased": True}, JSONB)
 
@@ -31,8 +33,25 @@ def _cell(event_id: uuid.UUID | str) -> CellContext:
     return CellContext("outbox", "payload.profile", str(event_id))
 
 
-def add_events(session: Session, keyring: Keyring, events: Sequence[UserEvent]) -> None:
+def _payload(event: UserEvent) -> dict[str, Any]:
+    return {
+        "event_id": str(event.id),
+        "type": str(event.type),
+        "user_id": str(event.user_id),
+        "version": event.version,
+        "occurred_at": event.occurred_at.isoformat(),
+        "changed": list(event.changed),
+        **event.related,
+    }
+
+
+def add_events(
+    session: Session, keyring: Keyring, events: Sequence[UserEvent], *, for_debezium: bool = False
+) -> None:
     if not events:
+        return
+    if for_debezium:
+        _add_for_debezium(session, events)
         return
     rows = []
     for event in events:
@@ -44,20 +63,29 @@ def add_events(session: Session, keyring: Keyring, events: Sequence[UserEvent]) 
                 "aggregatetype": AGGREGATE_TYPE,
                 "aggregateid": str(event.user_id),
                 "type": str(event.type),
-                "payload": {
-                    "event_id": str(event.id),
-                    "type": str(event.type),
-                    "user_id": str(event.user_id),
-                    "version": event.version,
-                    "occurred_at": event.occurred_at.isoformat(),
-                    "changed": list(event.changed),
-                    **event.related,
-                    "profile_enc": base64.b64encode(sealed).decode(),
-                },
+                "payload": {**_payload(event), "profile_enc": base64.b64encode(sealed).decode()},
                 "headers": {"id": str(event.id), "type": str(event.type)},
             }
         )
     copy_rows(session, table_of(Outbox), rows)
+
+
+def _add_for_debezium(session: Session, events: Sequence[UserEvent]) -> None:
+    """Debezium mode: the event as published (profile in clear) goes to the WAL only; the row
+    is deleted in the same transaction, so no plaintext is left in the table after commit."""
+    rows = [
+        {
+            "id": event.id,
+            "aggregatetype": DEBEZIUM_AGGREGATE_TYPE,
+            "aggregateid": str(event.user_id),
+            "type": str(event.type),
+            "payload": {**_payload(event), "profile": event.profile},
+            "headers": {"id": str(event.id), "type": str(event.type)},
+        }
+        for event in events
+    ]
+    copy_rows(session, table_of(Outbox), rows)
+    session.execute(delete(Outbox).where(Outbox.id.in_([e.id for e in events])))
 
 
 def render(payload: dict[str, Any], keyring: Keyring) -> dict[str, Any]:

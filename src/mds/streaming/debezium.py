@@ -22,14 +22,13 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from mds.config import Settings
+from mds.store.outbox import DEBEZIUM_AGGREGATE_TYPE
 
 CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 EVENT_ROUTER = "io.debezium.transforms.outbox.EventRouter"
 _TOPIC_NAME_MATCHES = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
 OUTBOX_SCHEMA = "public"
 OUTBOX_TABLE = "outbox"
-# The `aggregatetype` of rows written for Debezium; mds.store.outbox writes it in debezium mode.
-DEBEZIUM_AGGREGATE_TYPE = "user.debezium"
 HEARTBEAT_TOPIC_PREFIX = "__debezium-heartbeat"
 HEARTBEAT_INTERVAL_MS = 10_000
 HEARTBEAT_PREFIX = "mds-heartbeat"

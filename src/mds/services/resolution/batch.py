@@ -131,7 +131,14 @@ class Batch:
 
     def _persist(self, survived: SurvivalResult) -> None:
         session = self.session
-        entries = persist_workspace(session, self.keyring, self.ws, survived, self.actor)
+        entries = persist_workspace(
+            session,
+            self.keyring,
+            self.ws,
+            survived,
+            self.actor,
+            debezium=self.config.debezium_outbox,
+        )
         items = self._review_items()
         review.propose(session, items)
         entries = self._record_outcomes() + entries

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mds.config import Settings
+from mds.config import OutboxMode, Settings
 from mds.domain.survivorship import SurvivorshipRules
 from mds.matching.decision import Thresholds
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
@@ -23,6 +23,8 @@ class ResolutionConfig:
     rules: SurvivorshipRules = field(default_factory=SurvivorshipRules)
     default_region: str | None = None
     clock: Callable[[], datetime] = _utcnow
+    # Events for Debezium (written to the WAL, deleted at once) instead of the built-in relay.
+    debezium_outbox: bool = False
 
     @classmethod
     def from_settings(
@@ -33,4 +35,5 @@ class ResolutionConfig:
             thresholds=Thresholds(link=settings.link_threshold, review=settings.review_threshold),
             rules=SurvivorshipRules(trust_order=settings.source_trust_order),
             default_region=settings.default_region,
+            debezium_outbox=settings.outbox_mode is OutboxMode.DEBEZIUM,
         )

@@ -15,7 +15,13 @@ from mds.store import users as user_store
 
 
 def persist_workspace(
-    session: Session, keyring: Keyring, ws: Workspace, survived: SurvivalResult, actor: str
+    session: Session,
+    keyring: Keyring,
+    ws: Workspace,
+    survived: SurvivalResult,
+    actor: str,
+    *,
+    debezium: bool = False,
 ) -> list[AuditEntry]:
     """Everything but the audit append (the caller's last statement: it locks the chain head);
     returns the audit entries of the merges and unmerges made."""
@@ -31,7 +37,7 @@ def persist_workspace(
     _persist_keys(session, keyring, ws)
     merges.record(session, keyring, ws.merges)
     lineage.replace(session, survived.superseded, survived.lineage)
-    outbox.add_events(session, keyring, survived.events)
+    outbox.add_events(session, keyring, survived.events, for_debezium=debezium)
     review.close_stale(session, sorted(ws.dirty_users))
     return [
         AuditEntry(

@@ -77,6 +77,13 @@ class Change:
         ws = self.ws
         current = lineage.current(self.session, [u for u in ws.resurvive if u not in ws.new_users])
         survived = survive_users(ws, self.keyring, self.config, current, self.actor)
-        entries = persist_workspace(self.session, self.keyring, ws, survived, self.actor)
+        entries = persist_workspace(
+            self.session,
+            self.keyring,
+            ws,
+            survived,
+            self.actor,
+            debezium=self.config.debezium_outbox,
+        )
         audit.append(self.session, entries + self.audit + survived.audit)
         return survived
