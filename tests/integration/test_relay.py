@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -21,9 +22,16 @@ from mds.store import migrate, outbox
 from mds.store.models import Outbox
 from mds.streaming.kafka import ensure_topics, producer_config
 from mds.streaming.relay import Relay
+from mds.streaming.serialization import (
+    AvroSerializer,
+    SchemaRegistry,
+    decode_confluent,
+    load_schema,
+)
 from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import ANA, NOW, service, signal
 from tests.integration.kafka_helpers import consume_all
+from tests.support.schema_registry import schema_registry
 
 
 @pytest.fixture
@@ -182,3 +190,25 @@ def test_one_relay_leads_and_a_standby_takes_over_woken_by_notify(
     threads[1].join(35)
     assert len(received) == 1
     assert time.monotonic() - started < 10
+
+
+def test_with_a_schema_registry_events_are_avro_in_the_confluent_wire_format(
+    settings: Settings, migrated: Engine, keyring: Keyring
+) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    [ana] = service(sessions, keyring).ingest([signal("C-1", **ANA)])
+    with schema_registry() as url:
+        registry = SchemaRegistry(url)
+        serializer = AvroSerializer(
+            registry, f"{settings.user_topic}-value", load_schema("user_event")
+        )
+        relay = Relay(settings, migrated, keyring, serializer)
+        producer = Producer(producer_config(settings, "test"))
+        with migrated.connect() as conn:
+            assert relay.publish_once(conn, producer) == 1
+        [message] = consume_all(settings.kafka_brokers or "", settings.user_topic, expected=1)
+        assert isinstance(message.value, bytes) and message.value[0] == 0
+        event = decode_confluent(message.value, registry)
+    assert event["user_id"] == str(ana.user_id) and event["type"] == "user.created"
+    assert event["event_id"] == message.headers["id"]
+    assert json.loads(event["profile"])["given_name"] == "Ana"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import struct
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import Engine, func, select
@@ -21,11 +24,14 @@ from mds.services.keys import load_keyring
 from mds.store import migrate
 from mds.store.models import IngestError, Outbox, SourceIdentity
 from mds.store.models import Signal as InboxRow
+from mds.store.source_identities import get_attributes
 from mds.streaming.kafka import consumer_config, ensure_topics
+from mds.streaming.serialization import SchemaRegistry, load_schema
 from mds.streaming.worker import IngestWorker
 from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import service
 from tests.integration.kafka_helpers import consume_all
+from tests.support.schema_registry import schema_registry
 
 
 @pytest.fixture
@@ -103,7 +109,7 @@ def run_until(worker: IngestWorker, done: Any, timeout: float = 40.0) -> None:
         time.sleep(0.2)
     stop.set()
     thread.join(20)
-    assert done(), "the worker did not finish in time"
+    assert done(), f"the worker did not finish in time ({worker.batches} batches)"
 
 
 def committed(settings: Settings) -> int:
@@ -167,3 +173,39 @@ def test_a_replay_from_offset_zero_applies_nothing_again(
         assert count(session, InboxRow) == 10
         assert count(session, SourceIdentity) == 10
         assert count(session, Outbox) == events
+
+
+def test_avro_signals_through_the_schema_registry(
+    settings: Settings, sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    with schema_registry() as url:
+        registry = SchemaRegistry(url)
+        schema = load_schema("signal")
+        schema_id = registry.register(f"{settings.ingest_topic_list[0]}-value", schema)
+        parsed = fastavro.parse_schema(schema)
+        values = []
+        for n in range(3):
+            record = person(n)
+            record["attributes"] = {**record["attributes"], "preferences": '{"newsletter": true}'}
+            buffer = io.BytesIO()
+            buffer.write(struct.pack(">bI", 0, schema_id))  # Confluent framing, then the body
+            fastavro.schemaless_writer(buffer, parsed, record)
+            values.append(buffer.getvalue())
+        values.append(struct.pack(">bI", 0, 999) + b"\x00")  # an unknown schema id
+        produce(settings, values)
+        worker = IngestWorker(
+            settings, sessions, keyring, lambda: service(sessions, keyring), registry
+        )
+
+        def done() -> bool:
+            with sessions() as session:
+                return count(session, InboxRow) == 3 and count(session, IngestError) == 1
+
+        run_until(worker, done)
+    with sessions() as session:
+        [error] = session.scalars(select(IngestError)).all()
+        identity = session.scalars(
+            select(SourceIdentity).where(SourceIdentity.source_record_id == "C-1")
+        ).one()
+    assert "schema id 999" in error.error
+    assert get_attributes(sessions(), keyring, identity.id)["preferences"] == {"newsletter": True}

@@ -25,7 +25,8 @@ def record(session: Session, keyring: Keyring, poison: Sequence[tuple[Any, str]]
                 "topic": message.topic(),
                 "partition": message.partition(),
                 "offset": message.offset(),
-                "key": key.decode("utf-8", "replace") if key else None,
+                # Keys are bytes: kept readable, and text columns refuse NUL.
+                "key": key.decode("utf-8", "replace").replace("\x00", "\ufffd") if key else None,
                 "error": error,
                 "payload_enc": keyring.encrypt(
                     value, CellContext("ingest_errors", "payload", where)

@@ -10,9 +10,15 @@ from typing import Any, Protocol
 
 import fastavro
 import httpx
+from fastavro.read import SchemaResolutionError
+from fastavro.utils import generate_many
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[3] / "schemas"
 MAGIC_BYTE = 0
+
+
+class UnknownSchemaError(ValueError):
+    """A message names a schema id the registry does not have: the message is unusable."""
 
 
 class EventSerializer(Protocol):
@@ -60,8 +66,9 @@ class SchemaRegistry:
     def schema(self, schema_id: int) -> Any:
         if schema_id not in self._by_id:
             response = self._client.get(f"/schemas/ids/{schema_id}")
-            if response.status_code >= 400:
-                raise RuntimeError(f"schema registry has no schema id {schema_id}")
+            if response.status_code == 404:
+                raise UnknownSchemaError(f"schema registry has no schema id {schema_id}")
+            response.raise_for_status()  # anything else: the registry is unwell, retry later
             raw = json.loads(response.json()["schema"])
             self._by_id[schema_id] = fastavro.parse_schema(raw)
         return self._by_id[schema_id]
@@ -122,3 +129,34 @@ _AVRO_FIELDS = {
     "merged_into",
     "profile",
 }
+
+
+def signal_from_avro(record: dict[str, Any]) -> dict[str, Any]:
+    """A decoded Avro signal in the JSON contract's shape: absent attributes dropped, the
+    preferences JSON text parsed."""
+    attributes = {k: v for k, v in (record.get("attributes") or {}).items() if v is not None}
+    if isinstance(attributes.get("preferences"), str):
+        attributes["preferences"] = json.loads(attributes["preferences"])
+    for nested in ("address", "government_id"):
+        if isinstance(attributes.get(nested), dict):
+            attributes[nested] = {k: v for k, v in attributes[nested].items() if v is not None}
+    return {**record, "attributes": attributes}
+
+
+def backward_incompatibilities(
+    old: dict[str, Any], new: dict[str, Any], samples: int = 200
+) -> list[str]:
+    """Why data written with `old` cannot be read with `new` (empty: backward compatible).
+    Checked by resolving generated records of the old schema with the new one as reader."""
+    writer, reader = fastavro.parse_schema(old), fastavro.parse_schema(new)
+    problems: list[str] = []
+    for record in generate_many(writer, samples):
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, writer, record)
+        buffer.seek(0)
+        try:
+            fastavro.schemaless_reader(buffer, writer, reader)
+        except SchemaResolutionError as exc:
+            problems.append(str(exc))
+            break
+    return problems

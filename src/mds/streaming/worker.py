@@ -10,6 +10,7 @@ resolution fail on its own) goes to the dead-letter topic with error headers and
 from __future__ import annotations
 
 import json
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from mds.security.keyring import Keyring
 from mds.services.ingest import IngestService
 from mds.store import ingest_errors
 from mds.streaming.kafka import consumer_config, producer_config
-from mds.streaming.serialization import SchemaRegistry, decode_confluent
+from mds.streaming.serialization import SchemaRegistry, decode_confluent, signal_from_avro
 
 log = structlog.get_logger(__name__)
 FLUSH_TIMEOUT_SECONDS = 30.0
@@ -45,10 +46,10 @@ def decode_signal(value: bytes | None, registry: SchemaRegistry | None) -> Signa
         raise PoisonMessageError("empty message")
     try:
         if value[0] == 0 and registry is not None:
-            raw: Any = decode_confluent(value, registry)
+            raw: Any = signal_from_avro(decode_confluent(value, registry))
         else:
             raw = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, EOFError, struct.error) as exc:
         raise PoisonMessageError(f"not a JSON or Avro signal: {exc}") from None
     try:
         return Signal.model_validate(raw)
@@ -69,6 +70,15 @@ class IngestWorker:
     batches: int = field(default=0)
 
     def run(self, stop: threading.Event) -> None:
+        """Consume until `stop`; after an unexpected error, rejoin from the committed offsets."""
+        while not stop.is_set():
+            try:
+                self._consume(stop)
+            except Exception:
+                log.exception("worker.error")
+                stop.wait(RETRY_PAUSE_SECONDS * 5)
+
+    def _consume(self, stop: threading.Event) -> None:
         consumer = Consumer(consumer_config(self.settings, self.settings.consumer_group))
         dead_letters = Producer(producer_config(self.settings, "mds-worker-dlq"))
         consumer.subscribe(list(self.settings.ingest_topic_list))
@@ -95,17 +105,18 @@ class IngestWorker:
                 poison.append((message, str(exc)))
         while True:
             try:
-                poison += self._resolve(decoded)
+                failed = self._resolve(decoded)
                 break
             except (OperationalError, InterfaceError) as exc:
                 # The database is away: nothing is committed, so wait and try the same batch.
                 log.warning("worker.database_unavailable", error=str(exc.orig))
                 time.sleep(RETRY_PAUSE_SECONDS)
+        poison += failed
         if poison:
             self._dead_letter(dead_letters, poison)
         consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         self.batches += 1
-        WORKER_SIGNALS.labels("resolved").inc(len(decoded) - len(poison))
+        WORKER_SIGNALS.labels("resolved").inc(len(decoded) - len(failed))
         WORKER_SIGNALS.labels("dead_lettered").inc(len(poison))
 
     def _resolve(self, decoded: list[tuple[Message, Signal]]) -> list[tuple[Message, str]]:
