@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field(default="mds.signals.dlq", pattern=r"^[A-Za-z0-9._-]+$")
     consumer_group: str = Field(default="mds-ingest", min_length=1)
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
-    relay_batch_size: int = Field(default=1_000, ge=1, le=50_000)
+    relay_batch_size: int = Field(default=2_000, ge=1, le=50_000)
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     outbox_retention_hours: float = Field(default=72, ge=0)
     # Inside `mds serve` when KAFKA_BROKERS is set (`--no-relay` / `--no-worker` turn them off).

@@ -106,7 +106,7 @@ class Relay:
         """Number what committed, publish the next batch, mark what the broker acknowledged."""
         with Session(bind=conn) as session, session.begin():
             sequence(session)
-        with Session(bind=conn) as session, session.begin():
+            # Same transaction, fresh statement: sees the positions just given.
             rows = session.execute(
                 text(
                     "SELECT id, aggregateid, type, payload, position, created_at FROM outbox"

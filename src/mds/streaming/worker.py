@@ -35,6 +35,8 @@ from mds.streaming.serialization import SchemaRegistry, decode_confluent, signal
 log = structlog.get_logger(__name__)
 FLUSH_TIMEOUT_SECONDS = 30.0
 RETRY_PAUSE_SECONDS = 1.0
+# A micro-batch closes when full or after this long: the latency a quiet topic adds.
+BATCH_WAIT_SECONDS = 0.1
 
 
 class PoisonMessageError(ValueError):
@@ -85,7 +87,7 @@ class IngestWorker:
         log.info("worker.started", topics=self.settings.ingest_topic_list)
         try:
             while not stop.is_set():
-                messages = consumer.consume(self.settings.ingest_batch_size, 0.5)
+                messages = consumer.consume(self.settings.ingest_batch_size, BATCH_WAIT_SECONDS)
                 usable = [m for m in messages if not m.error()]
                 if usable:
                     self.handle(consumer, dead_letters, usable)
