@@ -22,7 +22,7 @@ from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
 from mds.store import migrate
-from mds.store.models import IngestError, Outbox, SourceIdentity
+from mds.store.models import AuditLog, IngestError, Outbox, SourceIdentity
 from mds.store.models import Signal as InboxRow
 from mds.store.source_identities import get_attributes
 from mds.streaming.kafka import consumer_config, ensure_topics
@@ -209,3 +209,47 @@ def test_avro_signals_through_the_schema_registry(
         ).one()
     assert "schema id 999" in error.error
     assert get_attributes(sessions(), keyring, identity.id)["preferences"] == {"newsletter": True}
+
+
+def test_a_rebalance_when_a_worker_leaves_loses_nothing(
+    settings: Settings, sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    total = 300
+    produce(settings, [json.dumps(person(n)).encode() for n in range(total)])
+    small = settings.model_copy(update={"ingest_batch_size": 10})
+    first = IngestWorker(small, sessions, keyring, lambda: service(sessions, keyring))
+    second = IngestWorker(small, sessions, keyring, lambda: service(sessions, keyring))
+    stops = [threading.Event(), threading.Event()]
+    threads = [
+        threading.Thread(target=w.run, args=(s,), daemon=True)
+        for w, s in zip((first, second), stops, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    workers = (first, second)
+    deadline = time.monotonic() + 30
+    while max(w.batches for w in workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The busier one leaves mid-stream: its partitions move to the other.
+    leaving = 0 if first.batches >= second.batches else 1
+    stops[leaving].set()
+    threads[leaving].join(20)
+    staying = 1 - leaving
+
+    def all_in() -> bool:
+        with sessions() as session:
+            return count(session, InboxRow) == total
+
+    deadline = time.monotonic() + 60
+    while not all_in() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stops[staying].set()
+    threads[staying].join(20)
+    assert all_in()
+    assert workers[leaving].batches >= 2 and workers[staying].batches >= 1
+    with sessions() as session:
+        assert count(session, SourceIdentity) == total
+        resolved = session.scalar(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "signal.resolved")
+        )
+    assert resolved == total
