@@ -199,3 +199,23 @@ def test_a_source_record_after_erasure(client: TestClient) -> None:
     assert late["decision"] == "ignored" and late["user_id"] is None
     reborn = post_signal(client, "C-1", at="2099-01-01T10:00:00Z", **ANA)
     assert reborn["decision"] == "created" and reborn["user_id"] != a
+
+
+def test_suspending_a_user_emits_a_status_change_and_still_matches(
+    client: TestClient, db_session: Session
+) -> None:
+    a = post_signal(client, "C-1", **ANA)["user_id"]
+    response = client.post(f"/v1/users/{a}/status", json={"status": "suspended", "reason": "fraud"})
+    assert response.status_code == 200, response.text
+    assert response.json()["user"]["status"] == "suspended"
+    assert events(db_session, a)[-1] == "user.status_changed"
+    # Another record of the same person still links to the suspended user, and survives into it.
+    linked = post_signal(client, "S-1", source="support", **{**ANA, "locale": "es-ES"})
+    assert linked["user_id"] == a
+    assert user(client, a)["profile"]["locale"] == "es-ES"
+    back = client.post(f"/v1/users/{a}/status", json={"status": "active", "reason": "cleared"})
+    assert back.json()["user"]["status"] == "active"
+    history = [h["action"] for h in client.get(f"/v1/users/{a}/history").json()["items"]]
+    assert history.count("user.status_changed") == 2
+    bad = client.post(f"/v1/users/{a}/status", json={"status": "erased", "reason": "x"})
+    assert bad.status_code == 422

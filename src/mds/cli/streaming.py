@@ -11,6 +11,7 @@ from rich.console import Console
 
 from mds.bootstrap import Runtime
 from mds.cli.common import cli_runtime
+from mds.config import OutboxMode
 from mds.streaming.kafka import ensure_topics
 
 _errors = Console(stderr=True)
@@ -42,6 +43,12 @@ def relay(
     stop = _stop_on_signals()  # first: a SIGTERM during start-up is a clean stop too
     with cli_runtime() as runtime:
         _require_kafka(runtime)
+        if runtime.settings.outbox_mode is OutboxMode.DEBEZIUM:
+            _errors.print(
+                "[red]error:[/red] MDS_OUTBOX_MODE=debezium: Debezium publishes the events and"
+                " the outbox keeps no rows for a relay"
+            )
+            raise typer.Exit(2)
         if create_topics:
             ensure_topics(runtime.settings, [runtime.settings.user_topic])
         runtime.relay().run(stop)

@@ -16,6 +16,7 @@ from mds.api.schemas.stewardship import (
     MergeRequest,
     OperationResult,
     SplitRequest,
+    StatusRequest,
     UnmergeRequest,
 )
 from mds.bootstrap import Runtime
@@ -90,6 +91,21 @@ def split(
 ) -> Any:
     result = runtime.stewardship().split(
         user_id, body.source_identity_id, actor=principal.subject, reason=body.reason
+    )
+    return _answer(runtime, session, result, principal)
+
+
+@router.post(
+    "/{user_id}/status",
+    response_model=OperationResult,
+    summary="Suspend or reactivate a user (emits user.status_changed)",
+    responses=_ERRORS,
+)
+def set_status(
+    user_id: uuid.UUID, body: StatusRequest, principal: Reviewer, runtime: Rt, session: Db
+) -> Any:
+    result = runtime.stewardship().set_status(
+        user_id, body.status, actor=principal.subject, reason=body.reason
     )
     return _answer(runtime, session, result, principal)
 

@@ -35,6 +35,11 @@ class SplitRequest(_Strict):
     reason: str = Reason
 
 
+class StatusRequest(_Strict):
+    status: Literal["active", "suspended"]
+    reason: str = Reason
+
+
 class OperationResult(BaseModel):
     user_id: str = Field(description="The user the operation produced or kept")
     other_user_id: str | None

@@ -161,6 +161,8 @@ class Resolver:
         held_a = [m.record for m in self.ws.member_rows(a) if m.record is not None]
         held_b = [m.record for m in self.ws.member_rows(b) if m.record is not None]
         found = tuple(dict.fromkeys(c for record in held_a for c in conflicts(record, held_b)))
+        if "suspended" in (self.ws.users[a].status, self.ws.users[b].status):
+            found = (*found, "a user is suspended")
         if self.ws.kept_apart(a, b):
             # A steward decided these are two people: only new evidence reopens the question
             # (the review queue drops the proposal unless its score beats the rejected one).

@@ -15,7 +15,7 @@ from mds.domain.survivorship import Contribution, Winner, survive
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.resolver import normalize_raw
-from mds.services.resolution.workspace import Workspace
+from mds.services.resolution.workspace import LIVE_STATUSES, Workspace
 from mds.store.lineage import LineageEntry
 
 
@@ -123,7 +123,7 @@ def survive_users(
         if user.status == "merged":
             _merged_away(ws, result, user_id, actor)
             continue
-        if user.status != "active":
+        if user.status not in LIVE_STATUSES:
             continue
         contributions = _contributions(ws, user_id, config)
         winners = survive(contributions, config.rules)

@@ -19,6 +19,9 @@ from mds.store.merges import MergeRecord
 from mds.store.source_identities import IdentityRow
 from mds.store.users import UserRow
 
+# Users new records can link to: a suspended account is still the same person.
+LIVE_STATUSES = ("active", "suspended")
+
 
 @dataclass(frozen=True, slots=True)
 class PendingReview:
@@ -101,7 +104,7 @@ class Workspace:
                     continue
                 user_id = self.survivor(identity.user_id)
                 user = self.users.get(user_id)
-                if user_id != exclude and user is not None and user.status == "active":
+                if user_id != exclude and user is not None and user.status in LIVE_STATUSES:
                     found.add(user_id)
         return found
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
+from mds.domain.events import UserEvent
 from mds.security.keyring import Keyring
 from mds.services.errors import ConflictError, NotFoundError
 from mds.services.resolution.config import ResolutionConfig
@@ -36,6 +37,8 @@ class Change:
     actor: str
     ws: Workspace
     audit: list[AuditEntry] = field(default_factory=list)
+    # Events that no survivorship makes (a status change leaves the golden record alone).
+    events: list[UserEvent] = field(default_factory=list)
 
     @classmethod
     def open(
@@ -77,6 +80,7 @@ class Change:
         ws = self.ws
         current = lineage.current(self.session, [u for u in ws.resurvive if u not in ws.new_users])
         survived = survive_users(ws, self.keyring, self.config, current, self.actor)
+        survived.events.extend(self.events)
         entries = persist_workspace(
             self.session,
             self.keyring,

@@ -11,15 +11,19 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
-from mds.domain.events import UserEventType
+from mds.domain.events import UserEvent, UserEventType
 from mds.security.keyring import Keyring
 from mds.services.errors import ConflictError, InvalidFieldError, NotFoundError
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.merging import merge_into, user_snapshot
+from mds.services.resolution.survival import public_profile
 from mds.services.stewardship.changes import Change
 from mds.services.transactions import in_transaction
 from mds.store import lineage, merges, outbox, review
+from mds.store import users as user_store
 from mds.store.merges import MergeRecord
+
+SETTABLE_STATUSES = ("active", "suspended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,48 @@ class Stewardship:
         review.record_rejection(session, (user_id, new_user.id), actor=actor, reason=reason)
         return Result(new_user.id, user_id, record.id)
 
+    # --- status ------------------------------------------------------------------------------
+
+    def set_status(self, user_id: uuid.UUID, status: str, *, actor: str, reason: str) -> Result:
+        return in_transaction(
+            self.sessions, lambda s: self._set_status(s, user_id, status, actor, reason)
+        )
+
+    def _set_status(
+        self, session: Session, user_id: uuid.UUID, status: str, actor: str, reason: str
+    ) -> Result:
+        if status not in SETTABLE_STATUSES:
+            raise InvalidFieldError("status", f"must be one of {', '.join(SETTABLE_STATUSES)}")
+        change = self._change(session, actor, user_id)
+        user = change.ws.users[user_id]
+        if user.status not in SETTABLE_STATUSES:
+            raise ConflictError(f"user {user_id} is {user.status}")
+        if user.status == status:
+            return Result(user_id)  # already so: nothing to announce
+        previous, user.status = user.status, status
+        user.version += 1
+        change.ws.dirty_users.add(user_id)
+        profile = user_store.load_profiles(session, self.keyring, [user_id])[user_id]
+        related = {"previous_status": previous, "reason": reason}
+        change.events.append(
+            UserEvent(
+                UserEventType.STATUS_CHANGED,
+                user_id,
+                user.version,
+                change.ws.now,
+                public_profile(user_id, status, user.version, profile),
+                ("status",),
+                related,
+            )
+        )
+        change.audit.append(
+            AuditEntry(
+                actor, "user.status_changed", "user", str(user_id), {**related, "to": status}
+            )
+        )
+        change.finish()
+        return Result(user_id)
+
     # --- erasure -----------------------------------------------------------------------------
 
     def erase(self, user_id: uuid.UUID, *, actor: str, reason: str) -> Result:
@@ -198,7 +244,8 @@ class Stewardship:
         user = ws.users[user_id]
         if user.status == "erased":
             return Result(user_id)  # idempotent: nothing left to destroy
-        change.require_active(user_id)
+        if user.status not in SETTABLE_STATUSES:
+            change.require_active(user_id)  # names where a merged id went
         for row in ws.member_rows(user_id):
             ws.detach(row)
             row.raw, row.record, row.issues, row.times = {}, None, [], {}
