@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -74,3 +76,13 @@ def open_store(url: str, data_dir: Path) -> Store:
     sessions = sessionmaker(engine, expire_on_commit=False)
     keyring = load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))
     return Store(settings, engine, sessions, keyring)
+
+
+def bearer_token(env: dict[str, str], *scopes: str) -> str:
+    """A token from `mds token issue` in that environment (the last line of its output)."""
+    args = [arg for scope in scopes for arg in ("--scope", scope)]
+    result = subprocess.run(
+        [sys.executable, "-m", "mds", "token", "issue", *args],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip().splitlines()[-1]

@@ -28,7 +28,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import bench_database, open_store, percentiles
+from bench.common import bearer_token, bench_database, open_store, percentiles
 from bench.people import Person, generate
 from mds.domain.normalization import normalize_attributes
 from mds.domain.profile import Profile
@@ -127,7 +127,10 @@ def post_latencies(
                 time.sleep(0.2)
         latencies: list[float] = []
         lock = threading.Lock()
-        client = httpx.Client(base_url=base, timeout=10)
+        token = bearer_token(env, "mds:write")
+        client = httpx.Client(
+            base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        )
 
         def send(body: dict) -> None:
             started = time.perf_counter()
