@@ -11,7 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 import mds
 from mds.api.middleware import RequestContextMiddleware
+from mds.api.openapi import install_problem_docs
 from mds.api.problems import install_problem_handlers
+from mds.api.reads import AsyncReads
 from mds.api.routes import changes, duplicates, health, signals, stewardship, users
 from mds.bootstrap import Runtime, build_runtime
 from mds.config import get_settings
@@ -33,12 +35,17 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await run_in_threadpool(runtime_factory)
         app.state.runtime = runtime
+        app.state.reads = reads = AsyncReads.for_runtime(runtime)
+        if reads is not None:
+            await reads.open()
         streams = await run_in_threadpool(runtime.start_streams)
         log.info("mds.started", version=mds.__version__, streams=len(streams.threads))
         try:
             yield
         finally:
             await run_in_threadpool(streams.stop)
+            if reads is not None:
+                await reads.close()
             runtime.close()
 
     app = FastAPI(
@@ -49,6 +56,7 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
     )
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
+    install_problem_docs(app)
     app.include_router(health.router)
     app.include_router(signals.router)
     app.include_router(users.router)

@@ -9,13 +9,14 @@ without a required scope is a 403 naming the scope. Both go out as problem+json.
 # which refers to the closure's `scopes`, at definition time.
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from mds.api.tls import client_cert_name
@@ -138,19 +139,25 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     return principal
 
 
-def require_scopes(*scopes: str) -> Callable[..., Principal]:
+def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller must hold every scope given."""
     unknown = set(scopes) - set(ALL_SCOPES)
     if unknown:
         raise ValueError(f"unknown scope(s): {sorted(unknown)}")
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: Annotated[
             HTTPAuthorizationCredentials | None, Security(_bearer, scopes=list(scopes))
         ],
     ) -> Principal:
-        principal = authenticate(request, credentials)
+        # On the event loop: a sync dependency costs a thread hop per request, and under load
+        # that hop stalled requests for up to seconds (bench/api.py). Only a JWKS issuer can
+        # mean network I/O (a cache refresh), so that case still goes to a thread.
+        if request.app.state.runtime.settings.jwks_url:
+            principal = await run_in_threadpool(authenticate, request, credentials)
+        else:
+            principal = authenticate(request, credentials)
         missing = [s for s in scopes if not principal.has(s)]
         if missing:
             names = " ".join(missing)

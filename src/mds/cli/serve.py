@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 
 from mds.api.auth import build_token_verifier
 from mds.api.tls import TlsHttpProtocol
+from mds.cli import serve_processes
 from mds.config import SettingsError, get_settings
 from mds.observability import configure_logging
 
@@ -42,7 +42,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default MDS_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default MDS_PORT)")] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes sharing the port (one per core)")
+        int, typer.Option(min=1, help="Server processes, each with its own listener (one per core)")
     ] = 1,
     tls_cert: Annotated[
         Path | None, _pem("Server certificate chain, PEM (default MDS_TLS_CERT)")
@@ -75,12 +75,12 @@ def serve(
     )
     # Fail now, not on the first request, if the token keys are unusable (e.g. a 0644 key file).
     build_token_verifier(settings)
-    uvicorn.run(
+    serve_processes.run(
         "mds.main:app",
+        workers,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
         proxy_headers=False,
-        workers=workers,
         **tls,
     )

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
 from mds.domain.profile import PII_ATTRIBUTES, Profile
@@ -208,10 +211,27 @@ _USER_WITH_PROFILE = select(
 ).join(CanonicalProfile, CanonicalProfile.user_id == CanonicalUser.id)
 
 
+_USER_BY_ID = _USER_WITH_PROFILE.where(CanonicalUser.id == bindparam("user_id"))
+# The same statement as psycopg text for the asyncio read path, which has no SQLAlchemy engine.
+_USER_BY_ID_SQL = str(_USER_BY_ID.compile(dialect=PGDialect_psycopg()))  # type: ignore[no-untyped-call]
+
+
 def get_user(session: Session, keyring: Keyring, user_id: uuid.UUID) -> UserRecord | None:
-    row = session.execute(_USER_WITH_PROFILE.where(CanonicalUser.id == user_id)).one_or_none()
-    if row is None:
-        return None
+    row = session.execute(_USER_BY_ID, {"user_id": user_id}).one_or_none()
+    return None if row is None else _record(keyring, row)
+
+
+async def fetch_user(
+    connection: AsyncConnection[Any], keyring: Keyring, user_id: uuid.UUID
+) -> UserRecord | None:
+    """`get_user` on an asyncio psycopg connection."""
+    async with connection.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(_USER_BY_ID_SQL, {"user_id": user_id})
+        row = await cursor.fetchone()
+    return None if row is None else _record(keyring, row)
+
+
+def _record(keyring: Keyring, row: Any) -> UserRecord:
     return UserRecord(
         row.id,
         row.status,

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from mds.api.auth import READ, Principal, require_scopes
 from mds.api.dependencies import get_runtime, get_session
 from mds.api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from mds.api.reads import AsyncReads
 from mds.api.schemas.users import (
     ComparisonModel,
     HistoryPage,
@@ -48,6 +49,19 @@ def _read_user(runtime: Runtime, user_id: uuid.UUID) -> UserView:
         return _view(session, runtime, user_id)
 
 
+async def _find_user(request: Request, user_id: uuid.UUID) -> UserView:
+    """The hottest read: on the event loop when the app has a read pool (mds.api.reads);
+    otherwise, and for a merged id, in one worker-thread hop for all its database work."""
+    reads: AsyncReads | None = getattr(request.app.state, "reads", None)
+    if reads is not None:
+        record = await reads.user(user_id)
+        if record is None:
+            raise NotFoundError(f"no user {user_id}")
+        if record.status != "merged":
+            return UserView(record, user_id)
+    return await run_in_threadpool(_read_user, get_runtime(request), user_id)
+
+
 def _survivor(session: Session, user_id: uuid.UUID) -> uuid.UUID:
     survivor = survivor_of(session, user_id)
     if survivor is None:
@@ -70,9 +84,7 @@ def _page_body(user_id: uuid.UUID, page: details.Page) -> dict[str, Any]:
     responses=_NOT_FOUND,
 )
 async def get_user(user_id: uuid.UUID, principal: Reader, request: Request) -> Any:
-    # The hottest read: one worker-thread hop for all of its database work, not one per
-    # dependency (each hop is a thread handoff plus a GIL re-acquisition under load).
-    view = await run_in_threadpool(_read_user, get_runtime(request), user_id)
+    view = await _find_user(request, user_id)
     response = JSONResponse(view.as_dict(pii=principal.can_read_pii))
     if view.redirected:
         response.headers["Content-Location"] = f"/v1/users/{view.record.id}"

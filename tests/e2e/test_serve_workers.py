@@ -1,0 +1,45 @@
+"""`mds serve --workers 2`: each worker process listens on a socket of its own (SO_REUSEPORT)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx2 as httpx
+import psutil
+
+from tests.e2e.conftest import free_port
+
+
+def listeners(port: int) -> set[int]:
+    """Pids of the processes listening on this port."""
+    return {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+    }
+
+
+def test_two_workers_listen_each_on_their_own_socket(cli_env: dict[str, str]) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(
+        command, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while len(listeners(port)) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, "mds serve exited"
+            time.sleep(0.2)
+        workers = listeners(port)
+        children = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
+        # The supervisor binds the address but never listens: only workers accept.
+        assert len(workers) == 2 and workers <= children, (workers, children)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert all(client.get("/healthz").status_code == 200 for _ in range(20))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    assert listeners(port) == set()
