@@ -28,7 +28,7 @@ import httpx2 as httpx
 import psutil
 from sqlalchemy import text
 
-from bench.common import bench_database, open_store
+from bench.common import bearer_token, bench_database, open_store
 from bench.ingest import free_port, preload
 from bench.loadgen import LoadResult, python_load, wrk_load
 from bench.people import generate
@@ -129,16 +129,6 @@ def _listeners(port: int) -> int:
     )
 
 
-def issue_token(env: dict[str, str]) -> str | None:
-    """A bearer token from `mds token issue` (last line of its output); None before auth lands."""
-    result = subprocess.run(
-        [sys.executable, "-m", "mds", "token", "issue", "--scope", READ_SCOPE],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    lines = result.stdout.strip().splitlines()
-    return lines[-1].strip() if result.returncode == 0 and lines else None
-
-
 def warm_up(server: Server, ids: list[str], headers: dict[str, str]) -> None:
     """Fill the pool and the caches first; and stop at once if reads do not answer 200."""
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
@@ -180,14 +170,14 @@ def main() -> None:
             MDS_DATA_DIR=str(data_dir),
             MDS_LOG_LEVEL=args.log_level,
         )
-        token = issue_token(env)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        token = bearer_token(env, READ_SCOPE)
+        headers = {"Authorization": f"Bearer {token}"}
         print(
             f"store: {len(ids):,} users; server: mds serve --workers {args.workers},"
             f" log level {args.log_level}; {args.connections} connections,"
             f" {args.seconds:.0f}s per endpoint; load generator:"
             f" {GENERATORS[bool(use_wrk)]};"
-            f" token: {'mds token issue --scope ' + READ_SCOPE if token else 'none (no auth yet)'}"
+            f" token: mds token issue --scope {READ_SCOPE}"
         )
         with running_server(env, args.workers) as server:
             warm_up(server, ids, headers)
