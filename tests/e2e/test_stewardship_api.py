@@ -219,3 +219,19 @@ def test_suspending_a_user_emits_a_status_change_and_still_matches(
     assert history.count("user.status_changed") == 2
     bad = client.post(f"/v1/users/{a}/status", json={"status": "erased", "reason": "x"})
     assert bad.status_code == 422
+
+
+def test_another_users_ids_in_the_path_are_refused(client: TestClient) -> None:
+    a = post_signal(client, "C-1", **ANA)["user_id"]
+    post_signal(client, "S-1", source="support", **{**ANA, "phone": None})
+    b = post_signal(client, "C-2", **BOB)["user_id"]
+    [bobs] = client.get(f"/v1/users/{b}/sources").json()["items"]
+    split = client.post(
+        f"/v1/users/{a}/split", json={"source_identity_id": bobs["id"], "reason": "x"}
+    )
+    assert split.status_code == 422
+    assert split.json()["errors"][0]["field"] == "source_identity_id"
+    assert client.get(f"/v1/users/{b}/sources").json()["items"][0]["id"] == bobs["id"]
+    # Unmerging a pair that was never merged names no merge to undo.
+    unmerge = client.post(f"/v1/users/{a}/unmerge", json={"user_id": b, "reason": "x"})
+    assert unmerge.status_code == 404
