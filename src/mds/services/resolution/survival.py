@@ -142,7 +142,7 @@ def survive_users(
             ws.dirty_users.add(user_id)
         result.profiles.append((user_id, profile))
         if announced is not None:
-            event_type, related = UserEventType(announced[0]), announced[1]
+            event_type, related = announced
         elif merged_ids:
             event_type, related = UserEventType.MERGED, {"merged_user_ids": merged_ids}
         else:

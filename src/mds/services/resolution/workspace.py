@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mds.domain.events import UserEventType
 from mds.domain.normalization import NormalizedRecord
 from mds.store.match_keys import HashedKey
 from mds.store.merges import MergeRecord
@@ -60,7 +61,7 @@ class Workspace:
     tf_batch: defaultdict[HashedKey, int] = field(default_factory=lambda: defaultdict(int))
     # Users whose next event is of a given kind whatever changed (unmerge, split), with the
     # event's related ids.
-    announce: dict[uuid.UUID, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    announce: dict[uuid.UUID, tuple[UserEventType, dict[str, Any]]] = field(default_factory=dict)
     # Pairs a steward kept apart (rejected or split), with the score they were rejected at.
     rejected: dict[tuple[uuid.UUID, uuid.UUID], float] = field(default_factory=dict)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -129,8 +128,8 @@ class Stewardship:
         ws.touch_user(merged_id)
         ws.touch_user(survivor_id)
         related = {"survivor_id": str(survivor_id), "restored_user_id": str(merged_id)}
-        ws.announce[survivor_id] = (str(UserEventType.UNMERGED), related)
-        ws.announce[merged_id] = (str(UserEventType.UNMERGED), related)
+        ws.announce[survivor_id] = (UserEventType.UNMERGED, related)
+        ws.announce[merged_id] = (UserEventType.UNMERGED, related)
         undo = MergeRecord(
             uuid.uuid4(),
             "unmerge",
@@ -181,8 +180,8 @@ class Stewardship:
         ws.attach(row, new_user.id)
         row.link_kind, row.match_score = "manual", None
         related = {"split_from": str(user_id), "new_user_id": str(new_user.id)}
-        ws.announce[new_user.id] = (str(UserEventType.CREATED), related)
-        ws.announce[user_id] = (str(UserEventType.UPDATED), related)
+        ws.announce[new_user.id] = (UserEventType.CREATED, related)
+        ws.announce[user_id] = (UserEventType.UPDATED, related)
         record = MergeRecord(
             uuid.uuid4(), "split", user_id, new_user.id, {"survivor": before}, actor, reason
         )
@@ -256,14 +255,10 @@ class Stewardship:
         change.audit.append(
             AuditEntry(actor, "user.erasure_requested", "user", str(user_id), {"reason": reason})
         )
-        survived = change.finish()
-        if user.status != "erased":
-            # A user with no identity left (possible only through direct edits) still goes.
-            raise ConflictError(f"user {user_id} could not be erased")
+        change.finish()  # no identity left: survivorship marks the user erased
         absorbed = _merged_into(session, user_id)
         lineage.forget_values(session, [user_id, *absorbed])
         outbox.forget_profiles(session, [user_id, *absorbed])
-        del survived
         return Result(user_id)
 
 
@@ -279,11 +274,3 @@ def _merged_into(session: Session, user_id: uuid.UUID) -> list[uuid.UUID]:
         {"user": user_id},
     )
     return [r[0] for r in rows]
-
-
-def describe(result: Result) -> dict[str, Any]:
-    return {
-        "user_id": str(result.user_id),
-        "other_user_id": str(result.other_user_id) if result.other_user_id else None,
-        "merge_event_id": str(result.merge_event_id) if result.merge_event_id else None,
-    }
