@@ -6,9 +6,20 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mds.config import Settings
+from mds.security.keyring import Keyring
+from mds.security.providers import LocalKeyFileProvider
+from mds.services.keys import load_keyring
+from mds.store import migrate
+from mds.streaming.kafka import ensure_topics
+from tests.integration.helpers import settings_for
 
 
 @dataclass(frozen=True)
@@ -66,3 +77,28 @@ def _decode(value: bytes | None) -> Any:
         return json.loads(value or b"null")
     except ValueError:
         return value
+
+
+def streaming_settings(
+    database_url: str, data_dir: Path, brokers: str, prefix: str, **overrides: Any
+) -> Settings:
+    """Settings whose topics and consumer group belong to one test (`<prefix>.…`)."""
+    defaults: dict[str, Any] = {
+        "kafka_brokers": brokers,
+        "topic_prefix": prefix,
+        "ingest_topics": f"{prefix}.signals",
+        "dead_letter_topic": f"{prefix}.signals.dlq",
+        "consumer_group": f"{prefix}-group",
+        # Tansu takes the session timeout to settle a group join: keep it short in tests.
+        "consumer_session_timeout_ms": 6000,
+    }
+    return settings_for(database_url, data_dir, **{**defaults, **overrides})
+
+
+def prepared_store(engine: Engine, settings: Settings) -> tuple[sessionmaker[Session], Keyring]:
+    """The database migrated, the test's topics created, a session factory and keyring."""
+    migrate.upgrade(engine, settings)
+    topics = [settings.user_topic, *settings.ingest_topic_list, settings.dead_letter_topic]
+    ensure_topics(settings, topics, partitions=3)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    return sessions, load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))

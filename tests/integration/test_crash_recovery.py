@@ -26,15 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from mds.config import Settings
 from mds.domain.events import UserEvent, UserEventType
 from mds.security.keyring import Keyring
-from mds.security.providers import LocalKeyFileProvider
-from mds.services.keys import load_keyring
-from mds.store import migrate, outbox
+from mds.store import outbox
 from mds.store.models import AuditLog, Outbox, SourceIdentity
 from mds.store.models import Signal as InboxRow
-from mds.streaming.kafka import ensure_topics
-from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import NOW
-from tests.integration.kafka_helpers import consume_all
+from tests.integration.kafka_helpers import consume_all, prepared_store, streaming_settings
 from tests.integration.test_worker import person
 
 pytestmark = pytest.mark.slow
@@ -45,15 +41,11 @@ KILLS = 6
 def settings(
     fresh_database: str, tmp_path: Path, kafka_brokers: str, topic_prefix: str
 ) -> Settings:
-    return settings_for(
+    return streaming_settings(
         fresh_database,
         tmp_path / "data",
-        kafka_brokers=kafka_brokers,
-        topic_prefix=topic_prefix,
-        ingest_topics=f"{topic_prefix}.signals",
-        dead_letter_topic=f"{topic_prefix}.signals.dlq",
-        consumer_group=f"{topic_prefix}-group",
-        consumer_session_timeout_ms=6000,
+        kafka_brokers,
+        topic_prefix,
         ingest_batch_size=40,
         relay_batch_size=50,
         relay_poll_seconds=0.2,
@@ -61,16 +53,18 @@ def settings(
 
 
 @pytest.fixture
-def sessions(fresh_engine: Engine, settings: Settings) -> sessionmaker[Session]:
-    migrate.upgrade(fresh_engine, settings)
-    topics = [settings.user_topic, *settings.ingest_topic_list, settings.dead_letter_topic]
-    ensure_topics(settings, topics, partitions=3)
-    return sessionmaker(fresh_engine, expire_on_commit=False)
+def store(fresh_engine: Engine, settings: Settings) -> tuple[sessionmaker[Session], Keyring]:
+    return prepared_store(fresh_engine, settings)
 
 
 @pytest.fixture
-def keyring(sessions: sessionmaker[Session], settings: Settings) -> Keyring:
-    return load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))
+def sessions(store: tuple[sessionmaker[Session], Keyring]) -> sessionmaker[Session]:
+    return store[0]
+
+
+@pytest.fixture
+def keyring(store: tuple[sessionmaker[Session], Keyring]) -> Keyring:
+    return store[1]
 
 
 def _env(settings: Settings) -> dict[str, str]:

@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import Settings
 from mds.domain.events import UserEvent, UserEventType
 from mds.security.keyring import Keyring
-from mds.security.providers import LocalKeyFileProvider
-from mds.services.keys import load_keyring
-from mds.store import migrate, outbox
+from mds.store import outbox
 from mds.store.models import Outbox
-from mds.streaming.kafka import ensure_topics, producer_config
+from mds.streaming.kafka import producer_config
 from mds.streaming.relay import Relay
 from mds.streaming.serialization import (
     AvroSerializer,
@@ -28,9 +26,8 @@ from mds.streaming.serialization import (
     decode_confluent,
     load_schema,
 )
-from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import ANA, NOW, service, signal
-from tests.integration.kafka_helpers import consume_all
+from tests.integration.kafka_helpers import consume_all, prepared_store, streaming_settings
 from tests.support.schema_registry import schema_registry
 
 
@@ -38,27 +35,29 @@ from tests.support.schema_registry import schema_registry
 def settings(
     fresh_database: str, tmp_path: Path, kafka_brokers: str, topic_prefix: str
 ) -> Settings:
-    return settings_for(
+    return streaming_settings(
         fresh_database,
         tmp_path,
-        kafka_brokers=kafka_brokers,
-        topic_prefix=topic_prefix,
+        kafka_brokers,
+        topic_prefix,
         relay_poll_seconds=30,
         relay_batch_size=100,
     )
 
 
 @pytest.fixture
-def migrated(fresh_engine: Engine, settings: Settings) -> Engine:
-    migrate.upgrade(fresh_engine, settings)
-    ensure_topics(settings, [settings.user_topic], partitions=3)
+def store(fresh_engine: Engine, settings: Settings) -> tuple[sessionmaker[Session], Keyring]:
+    return prepared_store(fresh_engine, settings)
+
+
+@pytest.fixture
+def migrated(fresh_engine: Engine, store: object) -> Engine:
     return fresh_engine
 
 
 @pytest.fixture
-def keyring(migrated: Engine, tmp_path: Path) -> Keyring:
-    sessions = sessionmaker(migrated, expire_on_commit=False)
-    return load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+def keyring(store: tuple[sessionmaker[Session], Keyring]) -> Keyring:
+    return store[1]
 
 
 def _event() -> UserEvent:

@@ -19,18 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import Settings
 from mds.security.keyring import Keyring
-from mds.security.providers import LocalKeyFileProvider
-from mds.services.keys import load_keyring
-from mds.store import migrate
 from mds.store.models import AuditLog, IngestError, Outbox, SourceIdentity
 from mds.store.models import Signal as InboxRow
 from mds.store.source_identities import get_attributes
-from mds.streaming.kafka import consumer_config, ensure_topics
+from mds.streaming.kafka import consumer_config
 from mds.streaming.serialization import SchemaRegistry, load_schema
 from mds.streaming.worker import IngestWorker
-from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import service
-from tests.integration.kafka_helpers import consume_all
+from tests.integration.kafka_helpers import consume_all, prepared_store, streaming_settings
 from tests.support.schema_registry import schema_registry
 
 
@@ -38,34 +34,24 @@ from tests.support.schema_registry import schema_registry
 def settings(
     fresh_database: str, tmp_path: Path, kafka_brokers: str, topic_prefix: str
 ) -> Settings:
-    return settings_for(
-        fresh_database,
-        tmp_path,
-        kafka_brokers=kafka_brokers,
-        topic_prefix=topic_prefix,
-        ingest_topics=f"{topic_prefix}.signals",
-        dead_letter_topic=f"{topic_prefix}.signals.dlq",
-        consumer_group=f"{topic_prefix}-group",
-        consumer_session_timeout_ms=6000,
-        ingest_batch_size=50,
+    return streaming_settings(
+        fresh_database, tmp_path, kafka_brokers, topic_prefix, ingest_batch_size=50
     )
 
 
 @pytest.fixture
-def migrated(fresh_engine: Engine, settings: Settings) -> Engine:
-    migrate.upgrade(fresh_engine, settings)
-    ensure_topics(settings, [*settings.ingest_topic_list, settings.dead_letter_topic], 3)
-    return fresh_engine
+def store(fresh_engine: Engine, settings: Settings) -> tuple[sessionmaker[Session], Keyring]:
+    return prepared_store(fresh_engine, settings)
 
 
 @pytest.fixture
-def sessions(migrated: Engine) -> sessionmaker[Session]:
-    return sessionmaker(migrated, expire_on_commit=False)
+def sessions(store: tuple[sessionmaker[Session], Keyring]) -> sessionmaker[Session]:
+    return store[0]
 
 
 @pytest.fixture
-def keyring(sessions: sessionmaker[Session], tmp_path: Path) -> Keyring:
-    return load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+def keyring(store: tuple[sessionmaker[Session], Keyring]) -> Keyring:
+    return store[1]
 
 
 GIVEN = ["Ana", "Luis", "Marta", "Jorge", "Elena", "Pablo", "Irene", "Diego", "Sara", "Hugo"]
