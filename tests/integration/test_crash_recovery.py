@@ -173,6 +173,13 @@ def test_killing_the_worker_mid_batch_loses_and_repeats_no_signal(
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
     worker = _start("worker", settings, log)
+    # Signals only the last worker can take: once they are in, it is surely running (the
+    # earlier ones may have finished the rest), so the SIGTERM below tests a graceful stop.
+    late = 5
+    for n in range(total, total + late):
+        producer.produce(settings.ingest_topic_list[0], value=json.dumps(person(n)).encode())
+    assert producer.flush(10) == 0
+    total += late
 
     def all_in() -> bool:
         with sessions() as session:
