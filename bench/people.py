@@ -336,6 +336,16 @@ PRESENCE = {
     "crm": {"family": 1.0, "dob": 0.6, "email": 0.8, "phone": 0.7, "address": 0.85, "id": 0.6},
     "support": {"family": 0.8, "dob": 0.2, "email": 0.95, "phone": 0.5, "address": 0.3, "id": 0.05},
 }
+# `sparse` is what MDS sees: systems that know a person by a name and an email. `complete` is how
+# standard person-linkage benchmarks (FEBRL and its kin) are built: every record carries most
+# fields, so the same error model can be compared with the figures published for batch linkers.
+PROFILES = {
+    "sparse": PRESENCE,
+    "complete": {
+        source: {"family": 1.0, "dob": 0.95, "email": 0.9, "phone": 0.9, "address": 0.9, "id": 0.9}
+        for source in SOURCES
+    },
+}
 
 
 @dataclass
@@ -453,9 +463,8 @@ def _noise_case(rng: random.Random, text: str) -> str:
     return text
 
 
-def _variant(rng: random.Random, current: Person, source: str) -> dict[str, Any]:
+def _variant(rng: random.Random, current: Person, presence: dict[str, float]) -> dict[str, Any]:
     """One source's view of a person: a noisy subset of their (possibly updated) attributes."""
-    presence = PRESENCE[source]
     given, family = current.given, current.family
     if rng.random() < 0.08 and current.given in NICKNAMES:
         given = NICKNAMES[current.given]
@@ -505,7 +514,8 @@ def _moved(rng: random.Random, p: Person) -> Person:
     return updated
 
 
-def generate(persons: int, seed: int = 42) -> Population:
+def generate(persons: int, seed: int = 42, profile: str = "sparse") -> Population:
+    presence = PROFILES[profile]
     rng = random.Random(seed)
     population = Population()
     pid = 0
@@ -556,7 +566,7 @@ def generate(persons: int, seed: int = 42) -> Population:
                         if source == "crm"
                         else "support_update",
                         "occurred_at": occurred.isoformat(),
-                        "attributes": _variant(rng, current, source),
+                        "attributes": _variant(rng, current, presence[source]),
                     },
                 )
             )

@@ -89,6 +89,30 @@ def test_nicknames_and_single_component_dates() -> None:
     assert levels["date_of_birth"] == "one_component"
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("Michae1", "Michael", "close"),  # OCR: 1 read for l
+        ("Jarnes", "James", "close"),  # OCR: rn read for m
+        ("Aan", "Ana", "close"),  # two letters swapped in a short name
+        ("Jmi", "James", "nickname"),  # a typo of the nickname Jim
+        ("Frncisco", "Paco", "nickname"),  # a typo of the name Paco stands for
+        ("Ana", "Ada", "different"),  # one letter apart, but two real names
+        ("Juan", "Julia", "different"),
+    ],
+)
+def test_given_name_levels_recognise_misreadings_not_other_names(
+    a: str, b: str, level: str
+) -> None:
+    assert compare_records(record(given_name=a), record(given_name=b))["given_name"] == level
+    assert compare_records(record(given_name=b), record(given_name=a))["given_name"] == level
+
+
+def test_an_ocr_misread_surname_is_close() -> None:
+    levels = compare_records(record(family_name="A1varez"), record(family_name="Álvarez"))
+    assert levels["family_name"] == "close"
+
+
 def test_swapped_names_are_recognised() -> None:
     swapped = record(given_name="García López", family_name="Ana", date_of_birth="1990-04-01")
     score = score_pair(ANA, swapped, DEFAULT_PARAMETERS)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from mds.domain.normalization.names import are_nicknames
+from mds.domain.normalization.names import are_nicknames, nickname_forms, ocr_key
 from mds.matching.blocking import phonetic
 from mds.matching.record import MatchRecord
 
@@ -20,20 +20,40 @@ NULL = "null"
 DIFFERENT = "different"
 
 
+def _misread(a: str, b: str) -> bool:
+    """One typo apart in a way Jaro–Winkler undervalues: an OCR confusion (michae1, jarnes) or
+    two swapped letters in a short name (aan)."""
+    if ocr_key(a) == ocr_key(b):
+        return True
+    return len(a) == len(b) and sorted(a) == sorted(b) and DamerauLevenshtein.distance(a, b) == 1
+
+
+def _typo_of_nickname(a: str, b: str) -> bool:
+    """A typo of a nickname form of the other name (jmi ~ jim ~ james, frncisco ~ paco)."""
+    return any(
+        DamerauLevenshtein.distance(x, form) <= 1
+        for x, y in ((a, b), (b, a))
+        for form in nickname_forms(y)
+        if len(form) >= 3 and len(x) >= 3
+    )
+
+
 def _given(a: str, b: str) -> str:
     if a == b:
         return "exact"
     first_a, first_b = a.split(maxsplit=1)[0], b.split(maxsplit=1)[0]
-    if first_a == first_b or are_nicknames(first_a, first_b) or are_nicknames(a, b):
-        return "nickname"
     similarity = JaroWinkler.similarity(a, b)
-    if similarity >= 0.92:
-        return "close"
-    if phonetic(first_a) == phonetic(first_b):
-        return "phonetic"
-    if similarity >= 0.80:
-        return "fuzzy"
-    return DIFFERENT
+    rules: tuple[tuple[str, Callable[[], bool]], ...] = (
+        (
+            "nickname",
+            lambda: first_a == first_b or are_nicknames(first_a, first_b) or are_nicknames(a, b),
+        ),
+        ("close", lambda: similarity >= 0.92 or _misread(a, b)),
+        ("nickname", lambda: _typo_of_nickname(first_a, first_b)),
+        ("phonetic", lambda: phonetic(first_a) == phonetic(first_b)),
+        ("fuzzy", lambda: similarity >= 0.80),
+    )
+    return next((level for level, holds in rules if holds()), DIFFERENT)
 
 
 def _family(a: str, b: str) -> str:
@@ -42,7 +62,7 @@ def _family(a: str, b: str) -> str:
     if set(a.split()) & set(b.split()):
         return "token_overlap"  # Spanish/Portuguese double surnames, one of them dropped
     similarity = JaroWinkler.similarity(a, b)
-    if similarity >= 0.92:
+    if similarity >= 0.92 or _misread(a, b):
         return "close"
     if phonetic(a.split(maxsplit=1)[0]) == phonetic(b.split(maxsplit=1)[0]):
         return "phonetic"

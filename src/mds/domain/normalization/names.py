@@ -28,15 +28,23 @@ def normalize_name(raw: str) -> NormalizedName | None:
 
 
 @lru_cache(maxsize=1)
+def _nickname_lines() -> tuple[frozenset[str], ...]:
+    """The folded names of each line of nicknames.txt (one nickname group per line)."""
+    text = resources.files("mds.domain.data").joinpath("nicknames.txt").read_text("utf-8")
+    groups = []
+    for line in text.splitlines():
+        entry = line.split("#", 1)[0].strip()
+        groups.append(frozenset(f for name in entry.split(",") if entry and (f := fold(name))))
+    return tuple(groups)
+
+
+@lru_cache(maxsize=1)
 def _nickname_index() -> dict[str, frozenset[int]]:
     """Folded name → the nickname groups (line numbers of nicknames.txt) it belongs to."""
     index: dict[str, set[int]] = {}
-    text = resources.files("mds.domain.data").joinpath("nicknames.txt").read_text("utf-8")
-    for number, line in enumerate(text.splitlines()):
-        entry = line.split("#", 1)[0].strip()
-        for name in entry.split(",") if entry else ():
-            if folded := fold(name):
-                index.setdefault(folded, set()).add(number)
+    for number, names in enumerate(_nickname_lines()):
+        for name in names:
+            index.setdefault(name, set()).add(number)
     return {name: frozenset(groups) for name, groups in index.items()}
 
 
@@ -47,3 +55,19 @@ def nickname_groups(folded: str) -> frozenset[int]:
 def are_nicknames(a: str, b: str) -> bool:
     """True when two different folded given names share a nickname group (Bill ~ William)."""
     return a != b and not nickname_groups(a).isdisjoint(nickname_groups(b))
+
+
+@lru_cache(maxsize=65_536)
+def nickname_forms(folded: str) -> frozenset[str]:
+    """Every other name sharing a nickname group with `folded` (william → bill, will, …)."""
+    lines = _nickname_lines()
+    return frozenset().union(*(lines[g] for g in nickname_groups(folded))) - {folded}
+
+
+_OCR_DIGITS = str.maketrans({"0": "o", "1": "l", "5": "s"})
+
+
+@lru_cache(maxsize=65_536)
+def ocr_key(folded: str) -> str:
+    """A form that OCR confusions do not change: 0/o, 1/l, 5/s, rn/m and c/e read alike."""
+    return folded.translate(_OCR_DIGITS).replace("rn", "m").replace("c", "e")
