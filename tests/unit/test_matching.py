@@ -97,7 +97,10 @@ def test_nicknames_and_single_component_dates() -> None:
         ("Aan", "Ana", "close"),  # two letters swapped in a short name
         ("Jmi", "James", "nickname"),  # a typo of the nickname Jim
         ("Frncisco", "Paco", "nickname"),  # a typo of the name Paco stands for
-        ("Ana", "Ada", "different"),  # one letter apart, but two real names
+        ("Dayid", "David", "close"),  # not a name, one letter from one
+        ("Tevesa", "Teresa", "close"),
+        ("Marta", "María", "fuzzy"),  # one letter apart, but two names: maybe twins
+        ("Ana", "Ada", "different"),  # too short to call either a misspelling
         ("Juan", "Julia", "different"),
     ],
 )

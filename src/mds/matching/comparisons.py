@@ -12,7 +12,12 @@ from dataclasses import dataclass, replace
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from mds.domain.normalization.names import are_nicknames, nickname_forms, ocr_key
+from mds.domain.normalization.names import (
+    are_nicknames,
+    is_known_given_name,
+    nickname_forms,
+    ocr_key,
+)
 from mds.matching.blocking import phonetic
 from mds.matching.record import MatchRecord
 
@@ -26,6 +31,16 @@ def _misread(a: str, b: str) -> bool:
     if ocr_key(a) == ocr_key(b):
         return True
     return len(a) == len(b) and sorted(a) == sorted(b) and DamerauLevenshtein.distance(a, b) == 1
+
+
+def _misspelt(a: str, b: str) -> bool:
+    """One edit from a known given name, and not a known name itself (dayid ~ david); two
+    known names one letter apart are two names (marta, maria)."""
+    known_a, known_b = is_known_given_name(a), is_known_given_name(b)
+    if known_a == known_b:
+        return False
+    known = a if known_a else b
+    return len(known) >= 4 and DamerauLevenshtein.distance(a, b) <= 1
 
 
 def _typo_of_nickname(a: str, b: str) -> bool:
@@ -49,6 +64,7 @@ def _given(a: str, b: str) -> str:
             lambda: first_a == first_b or are_nicknames(first_a, first_b) or are_nicknames(a, b),
         ),
         ("close", lambda: similarity >= 0.92 or _misread(a, b)),
+        ("close", lambda: _misspelt(first_a, first_b)),
         ("nickname", lambda: _typo_of_nickname(first_a, first_b)),
         ("phonetic", lambda: phonetic(first_a) == phonetic(first_b)),
         ("fuzzy", lambda: similarity >= 0.80),

@@ -127,7 +127,19 @@ def score_against_user(
     prior_weight: float,
 ) -> PairScore:
     """A record against every identity of one user: the best pair, or all of them combined."""
-    scores = [score_pair(record, other, params, tf, prior_weight) for other in held]
+    return score_between([record], held, params, tf, prior_weight)
+
+
+def score_between(
+    records: list[MatchRecord],
+    held: list[MatchRecord],
+    params: ModelParameters,
+    tf: TermFrequency | None,
+    prior_weight: float,
+) -> PairScore:
+    """Two groups of identities (a record or a whole user each): the best pair, or every pair
+    combined field by field."""
+    scores = [score_pair(r, other, params, tf, prior_weight) for r in records for other in held]
     best = max(scores, key=lambda s: s.match_weight)
     if len(scores) > 1:
         combined = combine(scores, prior_weight)

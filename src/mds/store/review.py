@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -84,6 +84,22 @@ def rejected_pairs(
     for a, b, score in rows:
         pairs[(a, b)] = max(score, pairs.get((a, b), -1.0))
     return pairs
+
+
+def open_pairs(
+    session: Session, user_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """The pairs of the open items about these users."""
+    wanted = list(set(user_ids))
+    if not wanted:
+        return []
+    t = PotentialDuplicate
+    rows = session.execute(
+        select(t.user_a, t.user_b).where(
+            t.status == "open", or_(t.user_a.in_(wanted), t.user_b.in_(wanted))
+        )
+    )
+    return [(a, b) for a, b in rows]
 
 
 def close_stale(session: Session, user_ids: Sequence[uuid.UUID]) -> int:

@@ -71,3 +71,15 @@ _OCR_DIGITS = str.maketrans({"0": "o", "1": "l", "5": "s"})
 def ocr_key(folded: str) -> str:
     """A form that OCR confusions do not change: 0/o, 1/l, 5/s, rn/m and c/e read alike."""
     return folded.translate(_OCR_DIGITS).replace("rn", "m").replace("c", "e")
+
+
+@lru_cache(maxsize=1)
+def _known_given_names() -> frozenset[str]:
+    text = resources.files("mds.domain.data").joinpath("given_names.txt").read_text("utf-8")
+    listed = {fold(line) for line in text.splitlines() if line and not line.startswith("#")}
+    return frozenset(listed | set(_nickname_index()))
+
+
+def is_known_given_name(folded: str) -> bool:
+    """Whether the reference lists hold this given name (a misspelling usually is not there)."""
+    return folded in _known_given_names()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.persist import persist_workspace
 from mds.services.resolution.resolver import Resolver, TermFrequency
 from mds.services.resolution.survival import SurvivalResult, survive_users
-from mds.services.resolution.workspace import Workspace
+from mds.services.resolution.workspace import PendingReview, Workspace
 from mds.store import audit, inbox, lineage, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
@@ -73,6 +74,7 @@ class Batch:
         for i in sorted(self.fresh, key=lambda i: (self.signals[i].occurred_at, i)):
             s = self.signals[i]
             self.outcomes[i] = resolver.resolve(s, self.accepted[(s.source_system, s.event_id)])
+        resolver.reconsider()
         ws = self.ws
         current = lineage.current(self.session, [u for u in ws.resurvive if u not in ws.new_users])
         survived = survive_users(ws, self.keyring, self.config, current, self.actor)
@@ -95,6 +97,9 @@ class Batch:
         kept = best_candidates(wanted_by_signal, found)
         found = [row for row in found if row[3] in kept]
         user_ids = kept | {r.user_id for r in existing.values() if r.user_id is not None}
+        # Users these are queued against: a change this batch makes may settle the question.
+        ws.open_pairs = review.open_pairs(session, sorted(user_ids))
+        user_ids |= {u for pair in ws.open_pairs for u in pair}
         # Locked before their identities are read, so what is read is what a concurrent merge
         # or split committed, never half of it.
         user_store.lock_users(session, user_ids)
@@ -157,11 +162,13 @@ class Batch:
     def _review_items(self) -> list[ReviewItem]:
         ws = self.ws
         version = self.config.parameters.version or None
-        items = []
-        for pending in ws.reviews:
+        latest: dict[tuple[uuid.UUID, uuid.UUID], PendingReview] = {}
+        for pending in ws.reviews:  # the last word on a pair is the best informed one
             a, b = ws.survivor(pending.user_a), ws.survivor(pending.user_b)
-            if a == b:
-                continue
+            if a != b:
+                latest[(min(a, b), max(a, b))] = pending
+        items = []
+        for (a, b), pending in latest.items():
             items.append(
                 ReviewItem(
                     a,

@@ -13,16 +13,18 @@ from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import Candidate, Decision, Outcome, Risk, decide
 from mds.matching.record import match_record
-from mds.matching.scoring import PairScore, score_against_user
+from mds.matching.scoring import PairScore, score_against_user, score_between
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
 from mds.services.resolution.merging import merge_into
 from mds.services.resolution.outcomes import SignalOutcome, Status
-from mds.services.resolution.workspace import PendingReview, Workspace
+from mds.services.resolution.workspace import LIVE_STATUSES, PendingReview, Workspace
 from mds.store.source_identities import IdentityRow
 
 TermFrequency = Callable[[str, str], float | None]
+# Merges found while reconsidering change users again; a few rounds settle any chain.
+MAX_RECONSIDER_ROUNDS = 3
 
 
 def normalize_raw(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
@@ -110,6 +112,62 @@ class Resolver:
             )
             candidates.append(Candidate(user_id, best, conflicts(row.record, held)))
         return decide(candidates, self.config.thresholds)
+
+    def reconsider(self) -> None:
+        """Compare each user this batch changed, as a whole, with the users around it.
+
+        A signal is decided against what its candidates held at that moment. A user that later
+        gains identities may now clearly be someone it was queued against (or no longer look
+        like them): comparing changed users again makes the clusters depend less on the order
+        signals arrive in, and keeps a pair in the queue when one side changes.
+        """
+        seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        pending = sorted(self.ws.resurvive)
+        for _ in range(MAX_RECONSIDER_ROUNDS):
+            merged: set[uuid.UUID] = set()
+            for user_id in pending:
+                survivor = self.ws.survivor(user_id)
+                if survivor in merged or self.ws.users[survivor].status not in LIVE_STATUSES:
+                    continue
+                merged |= self._reconsider_user(survivor, seen)
+            if not merged:
+                return
+            pending = sorted(merged)
+
+    def _reconsider_user(
+        self, user_id: uuid.UUID, seen: set[tuple[uuid.UUID, uuid.UUID]]
+    ) -> set[uuid.UUID]:
+        rows = [m for m in self.ws.member_rows(user_id) if m.record is not None]
+        keys = [k for m in rows for k in self._keys(m)]
+        around = self.ws.candidate_users(keys, exclude=user_id) | self.ws.queued_with(user_id)
+        for other in sorted(around):
+            pair = (min(user_id, other), max(user_id, other))
+            if pair in seen:
+                continue
+            seen.add(pair)
+            held = [m.record for m in self.ws.member_rows(other) if m.record is not None]
+            if not held or not rows:
+                continue
+            records = [m.record for m in rows if m.record is not None]
+            best = score_between(records, held, self.config.parameters, self.tf, self.prior_weight)
+            found = tuple(
+                dict.fromkeys(c for m in rows if m.record for c in conflicts(m.record, held))
+            )
+            decision = decide([Candidate(other, best, found)], self.config.thresholds)
+            if decision.outcome is Outcome.LINK:
+                survivor = self._merge_or_queue(user_id, other, best, best.probability)
+                if self.ws.survivor(other) == self.ws.survivor(user_id):
+                    return {survivor}
+            else:
+                self._queue_reviews(user_id, decision)
+        return set()
+
+    def _keys(self, row: IdentityRow) -> list[tuple[str, bytes]]:
+        keys = self.ws.identity_keys.get(row.id)
+        if keys is None:
+            assert row.record is not None
+            keys = self.ws.identity_keys[row.id] = hashed_blocking_keys(row.record, self.keyring)
+        return keys
 
     def _apply_decision(
         self, row: IdentityRow, decision: Decision[uuid.UUID]

@@ -64,6 +64,8 @@ class Workspace:
     announce: dict[uuid.UUID, tuple[UserEventType, dict[str, Any]]] = field(default_factory=dict)
     # Pairs a steward kept apart (rejected or split), with the score they were rejected at.
     rejected: dict[tuple[uuid.UUID, uuid.UUID], float] = field(default_factory=dict)
+    # Pairs of users with an open review item, from the store.
+    open_pairs: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
     # --- loading -------------------------------------------------------------------------
 
@@ -107,6 +109,18 @@ class Workspace:
                 user = self.users.get(user_id)
                 if user_id != exclude and user is not None and user.status in LIVE_STATUSES:
                     found.add(user_id)
+        return found
+
+    def queued_with(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        """Live users an open review item pairs with this one."""
+        found = set()
+        for pair in self.open_pairs:
+            a, b = (self.survivor(u) for u in pair)
+            if user_id in (a, b) and a != b:
+                other = b if a == user_id else a
+                user = self.users.get(other)
+                if user is not None and user.status in LIVE_STATUSES:
+                    found.add(other)
         return found
 
     def member_rows(self, user_id: uuid.UUID) -> list[IdentityRow]:
