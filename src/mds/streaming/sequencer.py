@@ -28,17 +28,32 @@ def sequence(session: Session, limit: int = DEFAULT_BATCH, *, wait: bool = False
     ).scalar_one():
         return 0
     # A fresh statement after the lock: its snapshot sees every earlier sequencer's numbers.
-    result = session.execute(
+    ids = list(
+        session.execute(
+            text("SELECT id FROM outbox WHERE position IS NULL ORDER BY seq LIMIT :limit"),
+            {"limit": limit},
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    # Positions are given here from one reserved range rather than by nextval() inside the
+    # UPDATE: there the planner decides how often and in which order nextval() runs (seen:
+    # positions out of seq order, with gaps, under a nested-loop plan). Only the sequencer,
+    # under its lock, draws from this sequence.
+    first = session.execute(text("SELECT nextval('outbox_position_seq')")).scalar_one()
+    if len(ids) > 1:
+        session.execute(
+            text("SELECT setval('outbox_position_seq', :last)"), {"last": first + len(ids) - 1}
+        )
+    session.execute(
         text(
             "UPDATE outbox o SET position = n.position"
-            " FROM (SELECT id, nextval('outbox_position_seq') AS position"
-            "       FROM (SELECT id FROM outbox WHERE position IS NULL"
-            "             ORDER BY seq LIMIT :limit) AS todo) AS n"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:positions AS bigint[])) AS n(id, position)"
             " WHERE o.id = n.id"
         ),
-        {"limit": limit},
+        {"ids": ids, "positions": list(range(first, first + len(ids)))},
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(ids)
 
 
 def prune(session: Session, retention_hours: float, *, published_only: bool) -> int:
