@@ -251,3 +251,49 @@ def test_unknown_ids_in_outcomes_are_never_invented(
         ids = set(session.scalars(select(CanonicalUser.id)).all())
     assert {o.user_id for o in outcomes} <= ids
     assert all(isinstance(o.user_id, uuid.UUID) for o in outcomes)
+
+
+def test_a_queued_pair_stays_queued_when_one_side_changes(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    [a] = ingest.ingest(
+        [signal("C-1", given_name="Ana", family_name="García", email="ana.g@example.com")]
+    )
+    [b] = ingest.ingest(
+        [
+            signal(
+                "S-1",
+                source="signup",
+                given_name="Ana",
+                family_name="García",
+                email="agarcia99@mail.es",
+            )
+        ]
+    )
+    assert b.status is Status.REVIEW
+    # B gains an identity that shares nothing with A: only B, compared again as a whole, still
+    # looks like A, so the item is renewed for B's new version instead of dropped.
+    [c] = ingest.ingest(
+        [
+            signal(
+                "T-1",
+                source="support",
+                given_name="Ana",
+                email="agarcia99@mail.es",
+                phone="612345678",
+            )
+        ]
+    )
+    assert c.status is Status.LINKED and c.user_id == b.user_id
+    with sessions() as session:
+        items = session.scalars(select(PotentialDuplicate)).all()
+        version_b = session.scalar(
+            select(CanonicalUser.version).where(CanonicalUser.id == b.user_id)
+        )
+    by_status = {i.status: i for i in items}
+    assert set(by_status) == {"stale", "open"}
+    renewed = by_status["open"]
+    assert {renewed.user_a, renewed.user_b} == {a.user_id, b.user_id}
+    held = renewed.user_a_version if renewed.user_a == b.user_id else renewed.user_b_version
+    assert held == version_b
