@@ -5,7 +5,8 @@ close, different, null, …), whether the names are swapped, and how common the 
 with the same description cannot be told apart by any rule on those comparisons. Knowing the
 truth, an oracle links exactly the descriptions whose pairs are (almost) all true matches, then
 closes the links transitively; the recall it reaches is a ceiling for precision at that purity.
-The bound is optimistic: it sees every pair (perfect blocking) and it is fitted to the data.
+The bound is optimistic: it is fitted to the data, and it sees every true pair (perfect
+blocking) but only the false pairs blocking proposes, so more blocking keys lower it a little.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def main() -> None:
     print(f"blocking recall        {blocking_recall(signals, records, truth):.4f}")
     oracle_precision, oracle = oracle_recall(records, [e.person for e in signals])
     print(
-        f"ceiling: an oracle on the comparison vectors (perfect blocking) links with recall"
+        f"ceiling: an oracle on the comparison vectors (every true pair compared) links with recall"
         f" {oracle:.4f} at precision {oracle_precision:.4f}"
     )
 

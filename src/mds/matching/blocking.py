@@ -53,6 +53,10 @@ def blocking_keys(record: MatchRecord) -> list[tuple[str, str]]:
         if given:
             for group in sorted(nickname_groups(given)):
                 keys.append(("name_dob", f"nick{group}|{undated}"))
+    if record.postal_code and record.house_number:
+        # Where someone lives, whatever their name is spelt like: households share it too,
+        # which keeps the block small and the decision to the comparisons.
+        keys.append(("address", f"{record.postal_code}|{record.house_number}"))
     if given and families and record.postal_code:
         keys.append(("name_postcode", f"{given[:2]}|{phonetic(families[0])}|{record.postal_code}"))
     if given and families:

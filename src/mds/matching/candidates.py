@@ -15,6 +15,7 @@ KEY_STRENGTH = {
     "gov_id": 8,
     "name_dob": 3,
     "name_postcode": 2,
+    "address": 2,
     "full_name": 1,
 }
 CANDIDATES_PER_RECORD = 8
