@@ -12,7 +12,7 @@ from mds.matching.decision import Candidate, Outcome, Risk, Thresholds, decide
 from mds.matching.em import train
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord
-from mds.matching.scoring import combine, score_pair
+from mds.matching.scoring import combine, score_between, score_pair
 from tests.unit.matching_helpers import record
 
 ANA = record(
@@ -271,3 +271,28 @@ def test_combining_identities_takes_each_fields_strongest_known_agreement() -> N
     no_email = MatchRecord(given="ana", family="garcia")
     mixed = [score_pair(emailed, m, DEFAULT_PARAMETERS) for m in (other, no_email)]
     assert combine(mixed, DEFAULT_PARAMETERS.prior_weight).level("email") == "different"
+
+
+def test_two_users_are_compared_on_every_identity_of_both() -> None:
+    # The phone is on one identity of each side and the birth date on the others: no single
+    # pair shows both, the comparison of the two users does.
+    user_a = [
+        MatchRecord(given="ana", family="garcia", phone="+34612345678"),
+        MatchRecord(given="ana", family="garcia", email="a@x.com"),
+    ]
+    user_b = [
+        MatchRecord(given="ana", family="garcia", dob="1990-04-01", phone="+34612345678"),
+        MatchRecord(given="ana", family="garcia", dob="1990-04-01", email="a@x.com"),
+    ]
+    prior = DEFAULT_PARAMETERS.prior_weight
+    between = score_between(user_a, user_b, DEFAULT_PARAMETERS, None, prior)
+    pairs = [score_pair(a, b, DEFAULT_PARAMETERS, None, prior) for a in user_a for b in user_b]
+    assert between.match_weight >= max(p.match_weight for p in pairs)
+    assert between.level("phone") == "exact" and between.level("email") == "exact"
+
+
+def test_a_misspelt_name_at_the_same_address_is_still_a_candidate() -> None:
+    home = {"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"}
+    a = record(given_name="Carlos", family_name="García", address=home)
+    b = record(given_name="Carlos", family_name="Garccia", address=home)
+    assert {k for k in blocking_keys(a) if k[0] == "address"} & set(blocking_keys(b))
