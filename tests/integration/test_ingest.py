@@ -257,34 +257,14 @@ def test_a_queued_pair_stays_queued_when_one_side_changes(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:
     ingest = service(sessions, keyring)
-    [a] = ingest.ingest(
-        [signal("C-1", given_name="Ana", family_name="García", email="ana.g@example.com")]
-    )
-    [b] = ingest.ingest(
-        [
-            signal(
-                "S-1",
-                source="signup",
-                given_name="Ana",
-                family_name="García",
-                email="agarcia99@mail.es",
-            )
-        ]
-    )
+    ana = {"given_name": "Ana", "family_name": "García"}
+    [a] = ingest.ingest([signal("C-1", **ana, email="ana.g@example.com")])
+    [b] = ingest.ingest([signal("S-1", source="signup", **ana, email="agarcia99@mail.es")])
     assert b.status is Status.REVIEW
     # B gains an identity that shares nothing with A: only B, compared again as a whole, still
     # looks like A, so the item is renewed for B's new version instead of dropped.
-    [c] = ingest.ingest(
-        [
-            signal(
-                "T-1",
-                source="support",
-                given_name="Ana",
-                email="agarcia99@mail.es",
-                phone="612345678",
-            )
-        ]
-    )
+    support = {"given_name": "Ana", "email": "agarcia99@mail.es", "phone": "612345678"}
+    [c] = ingest.ingest([signal("T-1", source="support", **support)])
     assert c.status is Status.LINKED and c.user_id == b.user_id
     with sessions() as session:
         items = session.scalars(select(PotentialDuplicate)).all()

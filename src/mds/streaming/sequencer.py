@@ -36,15 +36,15 @@ def sequence(session: Session, limit: int = DEFAULT_BATCH, *, wait: bool = False
     )
     if not ids:
         return 0
-    # Positions are given here from one reserved range rather than by nextval() inside the
-    # UPDATE: there the planner decides how often and in which order nextval() runs (seen:
-    # positions out of seq order, with gaps, under a nested-loop plan). Only the sequencer,
-    # under its lock, draws from this sequence.
-    first = session.execute(text("SELECT nextval('outbox_position_seq')")).scalar_one()
-    if len(ids) > 1:
-        session.execute(
-            text("SELECT setval('outbox_position_seq', :last)"), {"last": first + len(ids) - 1}
-        )
+    # Positions come from one range reserved here rather than from nextval() inside the
+    # UPDATE, where the plan decides how often and in which order nextval() runs (a test saw
+    # positions out of seq order, with gaps). Only the sequencer, under its lock, draws from
+    # this sequence.
+    last = session.execute(
+        text("SELECT setval('outbox_position_seq', nextval('outbox_position_seq') + :n - 1)"),
+        {"n": len(ids)},
+    ).scalar_one()
+    first = last - len(ids) + 1
     session.execute(
         text(
             "UPDATE outbox o SET position = n.position"

@@ -27,15 +27,19 @@ def normalize_name(raw: str) -> NormalizedName | None:
     return NormalizedName(shown, folded)
 
 
+def _reference_lines(filename: str) -> list[str]:
+    """A data file's lines without their comments (blank ones kept: line numbers are ids)."""
+    text = resources.files("mds.domain.data").joinpath(filename).read_text("utf-8")
+    return [line.split("#", 1)[0].strip() for line in text.splitlines()]
+
+
 @lru_cache(maxsize=1)
 def _nickname_lines() -> tuple[frozenset[str], ...]:
     """The folded names of each line of nicknames.txt (one nickname group per line)."""
-    text = resources.files("mds.domain.data").joinpath("nicknames.txt").read_text("utf-8")
-    groups = []
-    for line in text.splitlines():
-        entry = line.split("#", 1)[0].strip()
-        groups.append(frozenset(f for name in entry.split(",") if entry and (f := fold(name))))
-    return tuple(groups)
+    return tuple(
+        frozenset(f for name in entry.split(",") if entry and (f := fold(name)))
+        for entry in _reference_lines("nicknames.txt")
+    )
 
 
 @lru_cache(maxsize=1)
@@ -75,8 +79,7 @@ def ocr_key(folded: str) -> str:
 
 @lru_cache(maxsize=1)
 def _known_given_names() -> frozenset[str]:
-    text = resources.files("mds.domain.data").joinpath("given_names.txt").read_text("utf-8")
-    listed = {fold(line) for line in text.splitlines() if line and not line.startswith("#")}
+    listed = {fold(entry) for entry in _reference_lines("given_names.txt") if entry}
     return frozenset(listed | set(_nickname_index()))
 
 

@@ -124,35 +124,40 @@ class Resolver:
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         pending = sorted(self.ws.resurvive)
         for _ in range(MAX_RECONSIDER_ROUNDS):
+            queued = self.ws.queued_pairs()
             merged: set[uuid.UUID] = set()
             for user_id in pending:
                 survivor = self.ws.survivor(user_id)
                 if survivor in merged or self.ws.users[survivor].status not in LIVE_STATUSES:
                     continue
-                merged |= self._reconsider_user(survivor, seen)
+                merged |= self._reconsider_user(survivor, queued.get(survivor, set()), seen)
             if not merged:
                 return
             pending = sorted(merged)
 
     def _reconsider_user(
-        self, user_id: uuid.UUID, seen: set[tuple[uuid.UUID, uuid.UUID]]
+        self,
+        user_id: uuid.UUID,
+        queued: set[uuid.UUID],
+        seen: set[tuple[uuid.UUID, uuid.UUID]],
     ) -> set[uuid.UUID]:
         rows = [m for m in self.ws.member_rows(user_id) if m.record is not None]
+        records = [m.record for m in rows if m.record is not None]
+        if not records:
+            return set()
         keys = [k for m in rows for k in self._keys(m)]
-        around = self.ws.candidate_users(keys, exclude=user_id) | self.ws.queued_with(user_id)
+        around = self.ws.candidate_users(keys, exclude=user_id)
+        around |= {u for u in map(self.ws.survivor, queued) if u != user_id and self._live(u)}
         for other in sorted(around):
             pair = (min(user_id, other), max(user_id, other))
             if pair in seen:
                 continue
             seen.add(pair)
             held = [m.record for m in self.ws.member_rows(other) if m.record is not None]
-            if not held or not rows:
+            if not held:
                 continue
-            records = [m.record for m in rows if m.record is not None]
             best = score_between(records, held, self.config.parameters, self.tf, self.prior_weight)
-            found = tuple(
-                dict.fromkeys(c for m in rows if m.record for c in conflicts(m.record, held))
-            )
+            found = tuple(dict.fromkeys(c for r in records for c in conflicts(r, held)))
             decision = decide([Candidate(other, best, found)], self.config.thresholds)
             if decision.outcome is Outcome.LINK:
                 survivor = self._merge_or_queue(user_id, other, best, best.probability)
@@ -161,6 +166,10 @@ class Resolver:
             else:
                 self._queue_reviews(user_id, decision)
         return set()
+
+    def _live(self, user_id: uuid.UUID) -> bool:
+        user = self.ws.users.get(user_id)
+        return user is not None and user.status in LIVE_STATUSES
 
     def _keys(self, row: IdentityRow) -> list[tuple[str, bytes]]:
         keys = self.ws.identity_keys.get(row.id)

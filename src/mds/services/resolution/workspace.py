@@ -111,17 +111,15 @@ class Workspace:
                     found.add(user_id)
         return found
 
-    def queued_with(self, user_id: uuid.UUID) -> set[uuid.UUID]:
-        """Live users an open review item pairs with this one."""
-        found = set()
+    def queued_pairs(self) -> dict[uuid.UUID, set[uuid.UUID]]:
+        """Each user (as it survives now) → the users an open review item pairs it with."""
+        queued: dict[uuid.UUID, set[uuid.UUID]] = {}
         for pair in self.open_pairs:
             a, b = (self.survivor(u) for u in pair)
-            if user_id in (a, b) and a != b:
-                other = b if a == user_id else a
-                user = self.users.get(other)
-                if user is not None and user.status in LIVE_STATUSES:
-                    found.add(other)
-        return found
+            if a != b:
+                queued.setdefault(a, set()).add(b)
+                queued.setdefault(b, set()).add(a)
+        return queued
 
     def member_rows(self, user_id: uuid.UUID) -> list[IdentityRow]:
         return [
