@@ -145,9 +145,12 @@ class Resolver:
         records = [m.record for m in rows if m.record is not None]
         if not records:
             return set()
-        keys = [k for m in rows for k in self._keys(m)]
-        around = self.ws.candidate_users(keys, exclude=user_id)
-        around |= {u for u in map(self.ws.survivor, queued) if u != user_id and self._live(u)}
+        around = {u for u in map(self.ws.survivor, queued) if u != user_id and self._live(u)}
+        if len(records) > 1:
+            # A one-identity user was just compared with everyone its keys reach, when its
+            # signal was decided; a neighbour that grew since finds it from its own side.
+            keys = [k for m in rows for k in self._keys(m)]
+            around |= self.ws.candidate_users(keys, exclude=user_id)
         for other in sorted(around):
             pair = (min(user_id, other), max(user_id, other))
             if pair in seen:
