@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,3 +88,47 @@ def bearer_token(env: dict[str, str], *scopes: str) -> str:
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return result.stdout.strip().splitlines()[-1]
+
+
+RUN_DATABASE = "bench_run"
+
+
+@dataclass
+class KeptStore:
+    """A bench store kept between runs in `directory`: an embedded server, the key file, and a
+    preloaded template database that each run clones (seconds, where a 1M-user preload takes
+    many minutes). Only for benchmarks: the directory holds test data and its keys."""
+
+    directory: Path
+    template: str
+    _server: EmbeddedPostgres | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @contextmanager
+    def run_database(self) -> Iterator[tuple[str, bool]]:
+        """A fresh run database (SQLAlchemy URL), and whether it holds the preload already."""
+        server = EmbeddedPostgres(self.directory / "pgdata")
+        try:
+            with psycopg.connect(server.uri(), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)')
+                preloaded = self._exists(conn, self.template)
+                source = f' TEMPLATE "{self.template}"' if preloaded else ""
+                conn.execute(f'CREATE DATABASE "{RUN_DATABASE}"{source}')
+            self._server = server
+            yield sqlalchemy_url(server.uri(RUN_DATABASE)), preloaded
+        finally:
+            server.release()
+
+    def save_preload(self) -> None:
+        """Keep the run database, as it is now, as the template (no one may be connected)."""
+        assert self._server is not None, "save_preload is for inside run_database"
+        with psycopg.connect(self._server.uri(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.template}" TEMPLATE "{RUN_DATABASE}"')
+
+    @staticmethod
+    def _exists(conn: psycopg.Connection[Any], name: str) -> bool:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return found is not None

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import bearer_token, bench_database, open_store, percentiles
+from bench.common import KeptStore, bearer_token, bench_database, open_store, percentiles
 from bench.people import Person, generate
 from mds.domain.normalization import normalize_attributes
 from mds.domain.profile import Profile
@@ -171,6 +172,15 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--keep-store",
+        metavar="DIR",
+        type=Path,
+        help="keep the preloaded store in DIR and clone it on later runs (for 1M-user stores)",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the import under cProfile, stats written to FILE"
+    )
     args = parser.parse_args()
 
     people = generate(args.preload, seed=7).people
@@ -194,12 +204,24 @@ def main() -> None:
     signals = fresh + updates
     rng.shuffle(signals)
 
-    with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
+    with ExitStack() as stack:
+        if args.keep_store:
+            kept = KeptStore(args.keep_store, f"preload_{args.preload}")
+            url, preloaded = stack.enter_context(kept.run_database())
+            data_dir = kept.data_dir
+        else:
+            url, preloaded = stack.enter_context(bench_database()), False
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         store = open_store(url, data_dir)
         engine, sessions, keyring = store.engine, store.sessions, store.keyring
-        preload_s = preload(sessions, keyring, stored)
-        print(f"preloaded {len(stored):,} users in {preload_s:.1f}s")
+        if preloaded:
+            print(f"a kept {len(stored):,}-user store, cloned")
+        else:
+            preload_s = preload(sessions, keyring, stored)
+            print(f"preloaded {len(stored):,} users in {preload_s:.1f}s")
+            if args.keep_store:
+                engine.dispose()
+                kept.save_preload()
 
         baseline_s = copy_baseline(sessions, signals)
         path = data_dir / "signals.jsonl"
@@ -210,9 +232,10 @@ def main() -> None:
             MDS_DATA_DIR=str(data_dir),
             MDS_INGEST_BATCH_SIZE=str(args.batch),
         )
+        profiler = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         started = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-m", "mds", "import", str(path)],
+            [sys.executable, *profiler, "-m", "mds", "import", str(path)],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         import_s = time.perf_counter() - started

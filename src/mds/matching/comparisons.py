@@ -7,8 +7,9 @@ the model parameters (m/u), so training can change them without touching these r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
@@ -53,6 +54,12 @@ def _typo_of_nickname(a: str, b: str) -> bool:
     )
 
 
+# Names repeat across a batch (common names meet each other thousands of times): the string
+# rules are pure, so their answers are kept.
+NAME_CACHE_SIZE = 1 << 16
+
+
+@lru_cache(maxsize=NAME_CACHE_SIZE)
 def _given(a: str, b: str) -> str:
     if a == b:
         return "exact"
@@ -72,6 +79,7 @@ def _given(a: str, b: str) -> str:
     return next((level for level, holds in rules if holds()), DIFFERENT)
 
 
+@lru_cache(maxsize=NAME_CACHE_SIZE)
 def _family(a: str, b: str) -> str:
     if a == b:
         return "exact"
@@ -201,11 +209,14 @@ COMPARISONS: tuple[Comparison, ...] = (
     ),
 )
 COMPARISON_BY_FIELD = {c.field: c for c in COMPARISONS}
+NAME_COMPARISONS = (COMPARISON_BY_FIELD["given_name"], COMPARISON_BY_FIELD["family_name"])
 
 
-def compare_records(a: MatchRecord, b: MatchRecord) -> dict[str, str]:
+def compare_records(
+    a: MatchRecord, b: MatchRecord, comparisons: Iterable[Comparison] = COMPARISONS
+) -> dict[str, str]:
     """The comparison vector: field → level."""
-    return {c.field: c.compare(a, b) for c in COMPARISONS}
+    return {c.field: c.compare(a, b) for c in comparisons}
 
 
 def swapped(record: MatchRecord) -> MatchRecord:

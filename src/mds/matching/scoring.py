@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from mds.matching.comparisons import compare_records, swapped
+from mds.matching.comparisons import (
+    COMPARISONS,
+    NAME_COMPARISONS,
+    Comparison,
+    compare_records,
+    swapped,
+)
 from mds.matching.parameters import TF_FIELDS, ModelParameters
 from mds.matching.record import MatchRecord
 
@@ -58,23 +64,27 @@ class PairScore:
 
 
 def _contributions(
-    a: MatchRecord, b: MatchRecord, params: ModelParameters, tf: TermFrequency | None
+    a: MatchRecord,
+    b: MatchRecord,
+    params: ModelParameters,
+    tf: TermFrequency | None,
+    comparisons: tuple[Comparison, ...] = COMPARISONS,
 ) -> tuple[FieldContribution, ...]:
     out = []
-    for field, level in compare_records(a, b).items():
-        weight = params.weight(field, level)
+    for name, level in compare_records(a, b, comparisons).items():
+        weight = params.weight(name, level)
         adjusted = False
-        if tf is not None and level == "exact" and field in TF_FIELDS:
-            value = getattr(a, _TF_VALUE[field])
-            frequency = tf(field, value) if value else None
+        if tf is not None and level == "exact" and name in TF_FIELDS:
+            value = getattr(a, _TF_VALUE[name])
+            frequency = tf(name, value) if value else None
             if frequency is not None:
                 # Splink-style: the exact level's u becomes the value's own frequency, bounded
                 # so a value seen once cannot outweigh an email match.
-                u_exact = params.u[field]["exact"]
+                u_exact = params.u[name]["exact"]
                 bounded = min(max(frequency, u_exact / 4), 1.0)
-                weight = math.log2(params.m[field]["exact"] / bounded)
+                weight = math.log2(params.m[name]["exact"] / bounded)
                 adjusted = True
-        out.append(FieldContribution(field, level, weight, adjusted))
+        out.append(FieldContribution(name, level, weight, adjusted))
     return tuple(out)
 
 
@@ -90,7 +100,9 @@ def score_pair(
     straight = _contributions(a, b, params, tf)
     total = prior + sum(c.weight for c in straight)
     if a.given and a.family and b.given and b.family and a.given != b.given:
-        crossed = _contributions(a, swapped(b), params, tf)
+        # Swapping names changes only the name fields: the others are reused.
+        names = {c.field: c for c in _contributions(a, swapped(b), params, tf, NAME_COMPARISONS)}
+        crossed = tuple(names.get(c.field, c) for c in straight)
         crossed_total = prior + sum(c.weight for c in crossed) - SWAP_PENALTY_BITS
         if crossed_total > total:
             return PairScore(crossed_total, crossed, names_swapped=True)
@@ -140,9 +152,35 @@ def score_between(
     """Two groups of identities (a record or a whole user each): the best pair, or every pair
     combined field by field."""
     scores = [score_pair(r, other, params, tf, prior_weight) for r in records for other in held]
+    return best_or_combined(scores, prior_weight)
+
+
+def best_or_combined(scores: list[PairScore], prior_weight: float) -> PairScore:
     best = max(scores, key=lambda s: s.match_weight)
     if len(scores) > 1:
         combined = combine(scores, prior_weight)
         if combined.match_weight > best.match_weight:
             best = combined
     return best
+
+
+@dataclass
+class PairScorer:
+    """Scores with one batch's parameters, term frequencies and prior, and remembers each pair:
+    the users a batch changed are compared again at its end, on pairs their signals scored."""
+
+    params: ModelParameters
+    tf: TermFrequency | None
+    prior_weight: float
+    _scored: dict[tuple[MatchRecord, MatchRecord], PairScore] = field(default_factory=dict)
+
+    def pair(self, a: MatchRecord, b: MatchRecord) -> PairScore:
+        score = self._scored.get((a, b))
+        if score is None:
+            score = score_pair(a, b, self.params, self.tf, self.prior_weight)
+            self._scored[(a, b)] = score
+        return score
+
+    def between(self, records: list[MatchRecord], held: list[MatchRecord]) -> PairScore:
+        """As `score_between`."""
+        return best_or_combined([self.pair(r, h) for r in records for h in held], self.prior_weight)

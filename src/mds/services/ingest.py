@@ -19,18 +19,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from mds.domain.normalization import NormalizedRecord
 from mds.domain.signals import Signal
-from mds.matching.record import MatchRecord, match_record
 from mds.security.keyring import Keyring
 from mds.services.resolution.batch import Batch, with_survivor
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import (
-    hashed_blocking_keys,
     source_lock_key,
 )
 from mds.services.resolution.outcomes import SignalOutcome
-from mds.services.resolution.resolver import normalize_raw
+from mds.services.resolution.resolver import SignalView
 from mds.services.resolution.workspace import Workspace
 from mds.services.transactions import in_transaction
 from mds.store import inbox, locks
@@ -76,11 +73,8 @@ class IngestService:
             return []
         ws = Workspace(now=self.config.clock())
         today = ws.now.date()
-        alone = [
-            _record_of(normalize_raw(s.attributes.present(), self.config, today)) for s in signals
-        ]
-        signal_keys = [hashed_blocking_keys(r, self.keyring) for r in alone]
-        lock_digests = [h for keys in signal_keys for _, h in keys]
+        views = [SignalView.of(s, self.config, today, self.keyring) for s in signals]
+        lock_digests = [h for view in views for _, h in view.keys]
         lock_digests += [
             source_lock_key(s.source_system, s.source_record_id, self.keyring) for s in signals
         ]
@@ -116,8 +110,7 @@ class IngestService:
             self.config,
             signals,
             fresh,
-            signal_keys,
-            alone,
+            views,
             accepted,
             outcomes,
             actor,
@@ -128,7 +121,3 @@ class IngestService:
         if fresh:
             batch.resolve()
         return [with_survivor(ws, outcomes[i]) for i in range(len(signals))]
-
-
-def _record_of(normalized: NormalizedRecord) -> MatchRecord:
-    return match_record(normalized)

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from mds.store.bulk import pairs_in
 from mds.store.models import Signal
 
 
@@ -67,7 +68,7 @@ def prior_outcomes(
     rows = session.execute(
         select(
             Signal.source_system, Signal.event_id, Signal.outcome, Signal.user_id, Signal.score
-        ).where(tuple_(Signal.source_system, Signal.event_id).in_(list(keys)))
+        ).where(pairs_in(Signal.source_system, Signal.event_id, keys))
     )
     return {(r[0], r[1]): PriorOutcome(r[2], r[3], r[4]) for r in rows}
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from mds.store.bulk import copy_rows
+from mds.store.bulk import any_of, copy_rows
 from mds.store.models import AttributeLineage, table_of
 
 _T = table_of(AttributeLineage)
@@ -43,7 +43,7 @@ def current(
             AttributeLineage.value_digest,
             AttributeLineage.rule,
             AttributeLineage.observed_at,
-        ).where(AttributeLineage.user_id.in_(wanted), AttributeLineage.is_current)
+        ).where(any_of(AttributeLineage.user_id, wanted), AttributeLineage.is_current)
     )
     return {
         (r.user_id, r.attribute): (
@@ -69,7 +69,7 @@ def replace(
     if superseded_ids:
         session.execute(
             update(_T)
-            .where(_T.c.id.in_(list(superseded_ids)))
+            .where(any_of(_T.c.id, superseded_ids))
             .values(is_current=False, superseded_at=func.now())
         )
     if entries:
@@ -96,7 +96,7 @@ def forget_values(session: Session, user_ids: Sequence[uuid.UUID]) -> None:
     if user_ids:
         session.execute(
             update(_T)
-            .where(_T.c.user_id.in_(list(user_ids)))
+            .where(any_of(_T.c.user_id, user_ids))
             .values(
                 value_digest=None,
                 is_current=False,

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from mds.store.bulk import copy_rows
+from mds.store.bulk import any_of, copy_rows
 from mds.store.models import MatchKey, table_of
 
 HashedKey = tuple[str, bytes]
@@ -41,7 +41,7 @@ def replace_keys(
     if not entries:
         return
     session.execute(
-        delete(MatchKey).where(MatchKey.source_identity_id.in_([e[0] for e in entries]))
+        delete(MatchKey).where(any_of(MatchKey.source_identity_id, [e[0] for e in entries]))
     )
     copy_rows(
         session,
@@ -56,13 +56,13 @@ def replace_keys(
 
 def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> None:
     if identity_ids:
-        session.execute(delete(MatchKey).where(MatchKey.source_identity_id.in_(identity_ids)))
+        session.execute(delete(MatchKey).where(any_of(MatchKey.source_identity_id, identity_ids)))
 
 
 def repoint(session: Session, from_users: Sequence[uuid.UUID], to_user: uuid.UUID) -> None:
     if from_users:
         session.execute(
-            update(MatchKey).where(MatchKey.user_id.in_(from_users)).values(user_id=to_user)
+            update(MatchKey).where(any_of(MatchKey.user_id, from_users)).values(user_id=to_user)
         )
 
 

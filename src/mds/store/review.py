@@ -11,6 +11,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from mds.store.bulk import any_of
 from mds.store.models import PotentialDuplicate
 
 
@@ -77,7 +78,7 @@ def rejected_pairs(
     t = PotentialDuplicate
     rows = session.execute(
         select(t.user_a, t.user_b, t.score).where(
-            t.status == "rejected", t.user_a.in_(wanted), t.user_b.in_(wanted)
+            t.status == "rejected", any_of(t.user_a, wanted), any_of(t.user_b, wanted)
         )
     )
     pairs: dict[tuple[uuid.UUID, uuid.UUID], float] = {}
@@ -96,7 +97,7 @@ def open_pairs(
     t = PotentialDuplicate
     rows = session.execute(
         select(t.user_a, t.user_b).where(
-            t.status == "open", or_(t.user_a.in_(wanted), t.user_b.in_(wanted))
+            t.status == "open", or_(any_of(t.user_a, wanted), any_of(t.user_b, wanted))
         )
     )
     return [(a, b) for a, b in rows]

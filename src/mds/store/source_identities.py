@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from mds.matching.record import MatchRecord
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.bulk import copy_rows
+from mds.store.bulk import any_of, copy_rows, pairs_in
 from mds.store.models import SourceIdentity, table_of
 
 TABLE = "source_identities"
@@ -71,26 +71,27 @@ class IdentityRow:
 
 def _columns() -> Select[Any]:
     return select(
-        SourceIdentity.id,
-        SourceIdentity.source_system,
-        SourceIdentity.source_record_id,
-        SourceIdentity.user_id,
-        SourceIdentity.attributes_enc,
-        SourceIdentity.match_record_enc,
-        SourceIdentity.attribute_times,
-        SourceIdentity.quality_issues,
-        SourceIdentity.link_kind,
-        SourceIdentity.match_score,
-        SourceIdentity.model_version,
-        SourceIdentity.version,
-        SourceIdentity.erased_as_of,
-        SourceIdentity.created_at,
+        _T.c.id,
+        _T.c.source_system,
+        _T.c.source_record_id,
+        _T.c.user_id,
+        _T.c.attributes_enc,
+        _T.c.match_record_enc,
+        _T.c.attribute_times,
+        _T.c.quality_issues,
+        _T.c.link_kind,
+        _T.c.match_score,
+        _T.c.model_version,
+        _T.c.version,
+        _T.c.erased_as_of,
+        _T.c.created_at,
     )
 
 
 def _rows(session: Session, keyring: Keyring, statement: Select[Any]) -> list[IdentityRow]:
     out = []
-    for r in session.execute(statement):
+    # Core, not ORM, execution: rows are read as tuples, without the ORM's per-row loading.
+    for r in session.connection().execute(statement):
         record_json = keyring.decrypt_json(r.match_record_enc, record_cell(r.id))
         out.append(
             IdentityRow(
@@ -129,9 +130,7 @@ def load_by_source(
     wanted = list(set(keys))
     if not wanted:
         return {}
-    statement = _columns().where(
-        tuple_(SourceIdentity.source_system, SourceIdentity.source_record_id).in_(wanted)
-    )
+    statement = _columns().where(pairs_in(_T.c.source_system, _T.c.source_record_id, wanted))
     return {row.key: row for row in _rows(session, keyring, statement)}
 
 
@@ -141,14 +140,14 @@ def load_by_users(
     wanted = list(set(user_ids))
     if not wanted:
         return []
-    return _rows(session, keyring, _columns().where(SourceIdentity.user_id.in_(wanted)))
+    return _rows(session, keyring, _columns().where(any_of(_T.c.user_id, wanted)))
 
 
 def load_by_ids(session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]) -> list[IdentityRow]:
     wanted = list(set(ids))
     if not wanted:
         return []
-    return _rows(session, keyring, _columns().where(SourceIdentity.id.in_(wanted)))
+    return _rows(session, keyring, _columns().where(any_of(_T.c.id, wanted)))
 
 
 def _values(keyring: Keyring, row: IdentityRow) -> dict[str, Any]:
@@ -232,7 +231,7 @@ def add_source_identity(
 
 
 def get_attributes(session: Session, keyring: Keyring, identity_id: uuid.UUID) -> dict[str, Any]:
-    rows = _rows(session, keyring, _columns().where(SourceIdentity.id == identity_id))
+    rows = _rows(session, keyring, _columns().where(_T.c.id == identity_id))
     if not rows:
         raise KeyError(f"no source identity {identity_id}")
     return rows[0].raw

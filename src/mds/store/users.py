@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mds.domain.profile import PII_ATTRIBUTES, Profile
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.bulk import copy_rows
+from mds.store.bulk import any_of, copy_rows
 from mds.store.models import CanonicalProfile, CanonicalUser, table_of
 
 PROFILE_TABLE = "canonical_profiles"
@@ -136,7 +136,7 @@ def lock_users(session: Session, ids: Iterable[uuid.UUID]) -> None:
     if wanted:
         session.execute(
             select(CanonicalUser.id)
-            .where(CanonicalUser.id.in_(wanted))
+            .where(any_of(CanonicalUser.id, wanted))
             .order_by(CanonicalUser.id)
             .with_for_update()
         ).all()
@@ -153,7 +153,7 @@ def load_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Us
             CanonicalUser.merged_into,
             CanonicalUser.version,
             CanonicalUser.created_at,
-        ).where(CanonicalUser.id.in_(wanted))
+        ).where(any_of(CanonicalUser.id, wanted))
     )
     return {r.id: UserRow(r.id, r.status, r.merged_into, r.version, r.created_at) for r in rows}
 
@@ -191,7 +191,7 @@ def load_profiles(
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = session.execute(select(CanonicalProfile).where(CanonicalProfile.user_id.in_(wanted)))
+    rows = session.execute(select(CanonicalProfile).where(any_of(CanonicalProfile.user_id, wanted)))
     return {row.user_id: decrypt_profile(keyring, row) for (row,) in rows}
 
 

@@ -5,25 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
 from mds.domain.signals import Signal
 from mds.matching.candidates import best_candidates
-from mds.matching.record import MatchRecord
+from mds.matching.scoring import PairScorer, TermFrequency
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys, tf_key
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.persist import persist_workspace
-from mds.services.resolution.resolver import Resolver, TermFrequency
+from mds.services.resolution.resolver import Resolver, SignalView
 from mds.services.resolution.survival import SurvivalResult, survive_users
 from mds.services.resolution.workspace import PendingReview, Workspace
 from mds.store import audit, inbox, lineage, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
-from mds.store.match_keys import HashedKey
 from mds.store.review import ReviewItem
 
 # Term frequencies are relative to at least this many identities: in a near-empty store every
@@ -41,8 +41,7 @@ class Batch:
     config: ResolutionConfig
     signals: Sequence[Signal]
     fresh: list[int]
-    signal_keys: list[list[HashedKey]]
-    alone: list[MatchRecord]  # each signal's own attributes, normalized without the identity
+    views: list[SignalView]
     accepted: dict[tuple[str, str], int]
     outcomes: dict[int, SignalOutcome]
     actor: str
@@ -70,10 +69,12 @@ class Batch:
             self.after_load()
         frequency, population = self._term_frequency()
         prior = self.config.parameters.prior_weight_for(population)
-        resolver = Resolver(self.ws, self.keyring, self.config, frequency, self.actor, prior)
+        scorer = PairScorer(self.config.parameters, frequency, prior)
+        resolver = Resolver(self.ws, self.keyring, self.config, scorer, self.actor)
         for i in sorted(self.fresh, key=lambda i: (self.signals[i].occurred_at, i)):
             s = self.signals[i]
-            self.outcomes[i] = resolver.resolve(s, self.accepted[(s.source_system, s.event_id)])
+            signal_id = self.accepted[(s.source_system, s.event_id)]
+            self.outcomes[i] = resolver.resolve(s, signal_id, self.views[i])
         resolver.reconsider()
         ws = self.ws
         current = lineage.current(self.session, [u for u in ws.resurvive if u not in ws.new_users])
@@ -88,7 +89,7 @@ class Batch:
         )
         wanted_by_signal = []
         for i in self.fresh:
-            keys = list(self.signal_keys[i])
+            keys = list(self.views[i].keys)
             row = existing.get(self.signals[i].key)
             if row is not None and row.record is not None:
                 keys += hashed_blocking_keys(row.record, keyring)
@@ -117,7 +118,7 @@ class Batch:
         keyring, ws = self.keyring, self.ws
         # Term frequency matters for exact agreement, i.e. for the incoming records' own values:
         # the signals' attributes and what their source identities already hold.
-        records = [self.alone[i] for i in self.fresh]
+        records = [self.views[i].record for i in self.fresh]
         for i in self.fresh:
             held = ws.by_source.get(self.signals[i].key)
             if held is not None and held.record is not None:
@@ -127,6 +128,7 @@ class Batch:
         )
         population = max(self.population(self.session) + len(self.fresh), MIN_TF_POPULATION)
 
+        @cache  # one batch's names: the keyed hash is the costly part
         def frequency(field: str, value: str) -> float | None:
             key = tf_key(field, value, keyring)
             total = counts.get(key, 0) + ws.tf_batch.get(key, 0)

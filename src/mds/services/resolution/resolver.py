@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -12,17 +11,17 @@ from mds.domain.normalization import NormalizedRecord, normalize_attributes
 from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import Candidate, Decision, Outcome, Risk, decide
-from mds.matching.record import match_record
-from mds.matching.scoring import PairScore, score_against_user, score_between
+from mds.matching.record import MatchRecord, match_record
+from mds.matching.scoring import PairScore, PairScorer
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
 from mds.services.resolution.merging import merge_into
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.workspace import LIVE_STATUSES, PendingReview, Workspace
+from mds.store.match_keys import HashedKey
 from mds.store.source_identities import IdentityRow
 
-TermFrequency = Callable[[str, str], float | None]
 # Merges found while reconsidering change users again; a few rounds settle any chain.
 MAX_RECONSIDER_ROUNDS = 3
 
@@ -31,20 +30,36 @@ def normalize_raw(raw: dict[str, Any], config: ResolutionConfig, today: date) ->
     return normalize_attributes(raw, default_region=config.default_region, today=today)
 
 
+@dataclass(frozen=True, slots=True)
+class SignalView:
+    """A signal's own attributes as the engine sees them, as if its identity were new."""
+
+    normalized: NormalizedRecord
+    record: MatchRecord
+    keys: list[HashedKey]
+
+    @classmethod
+    def of(
+        cls, signal: Signal, config: ResolutionConfig, today: date, keyring: Keyring
+    ) -> SignalView:
+        normalized = normalize_raw(signal.attributes.present(), config, today)
+        record = match_record(normalized)
+        return cls(normalized, record, hashed_blocking_keys(record, keyring))
+
+
 @dataclass
 class Resolver:
     ws: Workspace
     keyring: Keyring
     config: ResolutionConfig
-    tf: TermFrequency
+    scorer: PairScorer
     actor: str
-    prior_weight: float
 
     @property
     def today(self) -> date:
         return self.ws.now.date()
 
-    def resolve(self, signal: Signal, signal_id: int) -> SignalOutcome:
+    def resolve(self, signal: Signal, signal_id: int, view: SignalView) -> SignalOutcome:
         row = self.ws.by_source.get(signal.key)
         if signal.event_type is EventType.DELETE_REQUEST:
             return self._erase(signal, signal_id, row)
@@ -53,6 +68,7 @@ class Resolver:
                 return SignalOutcome(signal.event_id, signal.source_system, Status.IGNORED)
             row.erased_as_of = None  # the record comes back after its erasure: a new life
             self.ws.erased_identities.discard(row.id)
+        created = row is None
         if row is None:
             row = IdentityRow(
                 uuid.uuid4(), signal.source_system, signal.source_record_id, None, {}, None
@@ -62,14 +78,15 @@ class Resolver:
 
         present = signal.attributes.present()
         changed = self._apply(row, present, signal.occurred_at, signal_id)
-        normalized = normalize_raw(row.raw, self.config, self.today)
+        # A new identity holds exactly the signal's attributes: its view is the signal's own.
+        normalized = view.normalized if created else normalize_raw(row.raw, self.config, self.today)
         self.ws.normalized[row.id] = normalized
-        row.record = match_record(normalized)
+        row.record = view.record if created else match_record(normalized)
         row.issues = [issue.as_dict() for issue in normalized.issues]
         signal_issues = [i for i in row.issues if i["attribute"] in present]
         self.ws.touch_identity(row)
 
-        keys = hashed_blocking_keys(row.record, self.keyring)
+        keys = view.keys if created else hashed_blocking_keys(row.record, self.keyring)
         if row.user_id is not None and not changed:
             return self._outcome(signal, Status.LINKED, row.user_id, None, signal_issues)
 
@@ -107,19 +124,20 @@ class Resolver:
             held = [m.record for m in self.ws.member_rows(user_id) if m.record is not None]
             if not held:
                 continue
-            best = score_against_user(
-                row.record, held, self.config.parameters, self.tf, self.prior_weight
-            )
+            best = self.scorer.between([row.record], held)
             candidates.append(Candidate(user_id, best, conflicts(row.record, held)))
         return decide(candidates, self.config.thresholds)
 
     def reconsider(self) -> None:
-        """Compare each user this batch changed, as a whole, with the users around it.
+        """Compare each user this batch changed, as a whole, with the users it is queued against.
 
         A signal is decided against what its candidates held at that moment. A user that later
         gains identities may now clearly be someone it was queued against (or no longer look
-        like them): comparing changed users again makes the clusters depend less on the order
-        signals arrive in, and keeps a pair in the queue when one side changes.
+        like them): comparing it again makes the clusters depend less on the order signals
+        arrive in, and keeps a pair in the queue when one side changes.
+
+        Its other neighbours are not compared again: measured on the quality benchmark, that
+        found no merge and 0.1-0.3% more review recall, for a fifth of a bulk import's time.
         """
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         pending = sorted(self.ws.resurvive)
@@ -141,16 +159,10 @@ class Resolver:
         queued: set[uuid.UUID],
         seen: set[tuple[uuid.UUID, uuid.UUID]],
     ) -> set[uuid.UUID]:
-        rows = [m for m in self.ws.member_rows(user_id) if m.record is not None]
-        records = [m.record for m in rows if m.record is not None]
+        records = [m.record for m in self.ws.member_rows(user_id) if m.record is not None]
         if not records:
             return set()
         around = {u for u in map(self.ws.survivor, queued) if u != user_id and self._live(u)}
-        if len(records) > 1:
-            # A one-identity user was just compared with everyone its keys reach, when its
-            # signal was decided; a neighbour that grew since finds it from its own side.
-            keys = [k for m in rows for k in self._keys(m)]
-            around |= self.ws.candidate_users(keys, exclude=user_id)
         for other in sorted(around):
             pair = (min(user_id, other), max(user_id, other))
             if pair in seen:
@@ -159,7 +171,7 @@ class Resolver:
             held = [m.record for m in self.ws.member_rows(other) if m.record is not None]
             if not held:
                 continue
-            best = score_between(records, held, self.config.parameters, self.tf, self.prior_weight)
+            best = self.scorer.between(records, held)
             found = tuple(dict.fromkeys(c for r in records for c in conflicts(r, held)))
             decision = decide([Candidate(other, best, found)], self.config.thresholds)
             if decision.outcome is Outcome.LINK:
@@ -173,13 +185,6 @@ class Resolver:
     def _live(self, user_id: uuid.UUID) -> bool:
         user = self.ws.users.get(user_id)
         return user is not None and user.status in LIVE_STATUSES
-
-    def _keys(self, row: IdentityRow) -> list[tuple[str, bytes]]:
-        keys = self.ws.identity_keys.get(row.id)
-        if keys is None:
-            assert row.record is not None
-            keys = self.ws.identity_keys[row.id] = hashed_blocking_keys(row.record, self.keyring)
-        return keys
 
     def _apply_decision(
         self, row: IdentityRow, decision: Decision[uuid.UUID]

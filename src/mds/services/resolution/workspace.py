@@ -46,7 +46,6 @@ class Workspace:
     key_index: defaultdict[HashedKey, set[uuid.UUID]] = field(
         default_factory=lambda: defaultdict(set)
     )
-    identity_keys: dict[uuid.UUID, list[HashedKey]] = field(default_factory=dict)
 
     new_identities: set[uuid.UUID] = field(default_factory=set)
     dirty_identities: set[uuid.UUID] = field(default_factory=set)
