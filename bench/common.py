@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from sqlalchemy import Engine
@@ -94,41 +93,45 @@ RUN_DATABASE = "bench_run"
 
 
 @dataclass
-class KeptStore:
-    """A bench store kept between runs in `directory`: an embedded server, the key file, and a
-    preloaded template database that each run clones (seconds, where a 1M-user preload takes
-    many minutes). Only for benchmarks: the directory holds test data and its keys."""
+class PreloadedStore:
+    """A preloaded database kept as a template and cloned for each measured run, so that every
+    run starts from the same store. `directory` holds the embedded server and the key file;
+    keep it between invocations to skip the preload (a 1M-user preload takes many minutes, a
+    clone well under one). Only for benchmarks: the directory holds test data and its keys."""
 
     directory: Path
     template: str
-    _server: EmbeddedPostgres | None = None
+    server: EmbeddedPostgres
+
+    @classmethod
+    @contextmanager
+    def open(cls, directory: Path, template: str) -> Iterator[PreloadedStore]:
+        server = EmbeddedPostgres(directory / "pgdata")
+        try:
+            yield cls(directory, template, server)
+        finally:
+            server.release()
 
     @property
     def data_dir(self) -> Path:
         return self.directory / "data"
 
-    @contextmanager
-    def run_database(self) -> Iterator[tuple[str, bool]]:
-        """A fresh run database (SQLAlchemy URL), and whether it holds the preload already."""
-        server = EmbeddedPostgres(self.directory / "pgdata")
-        try:
-            with psycopg.connect(server.uri(), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)')
-                preloaded = self._exists(conn, self.template)
-                source = f' TEMPLATE "{self.template}"' if preloaded else ""
-                conn.execute(f'CREATE DATABASE "{RUN_DATABASE}"{source}')
-            self._server = server
-            yield sqlalchemy_url(server.uri(RUN_DATABASE)), preloaded
-        finally:
-            server.release()
+    def has_preload(self) -> bool:
+        with psycopg.connect(self.server.uri(), autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.template,)
+            ).fetchone()
+        return found is not None
+
+    def fresh_run(self) -> str:
+        """A new run database, a clone of the preload if there is one (SQLAlchemy URL)."""
+        source = f' TEMPLATE "{self.template}"' if self.has_preload() else ""
+        with psycopg.connect(self.server.uri(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{RUN_DATABASE}"{source}')
+        return sqlalchemy_url(self.server.uri(RUN_DATABASE))
 
     def save_preload(self) -> None:
-        """Keep the run database, as it is now, as the template (no one may be connected)."""
-        assert self._server is not None, "save_preload is for inside run_database"
-        with psycopg.connect(self._server.uri(), autocommit=True) as conn:
+        """Keep the run database, as it is now, as the preload (no one may be connected)."""
+        with psycopg.connect(self.server.uri(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.template}" TEMPLATE "{RUN_DATABASE}"')
-
-    @staticmethod
-    def _exists(conn: psycopg.Connection[Any], name: str) -> bool:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        return found is not None

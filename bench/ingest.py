@@ -29,7 +29,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import KeptStore, bearer_token, bench_database, open_store, percentiles
+from bench.common import PreloadedStore, bearer_token, open_store, percentiles
 from bench.people import Person, generate
 from mds.domain.normalization import normalize_attributes
 from mds.domain.profile import Profile
@@ -165,32 +165,33 @@ def post_latencies(
         server.wait(timeout=30)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preload", type=int, default=100_000)
-    parser.add_argument("--signals", type=int, default=5_000)
-    parser.add_argument("--posts", type=int, default=1_000)
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument(
-        "--keep-store",
-        metavar="DIR",
-        type=Path,
-        help="keep the preloaded store in DIR and clone it on later runs (for 1M-user stores)",
-    )
-    parser.add_argument(
-        "--profile", metavar="FILE", help="run the import under cProfile, stats written to FILE"
-    )
-    args = parser.parse_args()
+def time_import(
+    env: dict[str, str], path: Path, workers: int, profile: str | None
+) -> tuple[float, float, str]:
+    """Seconds, peak RSS (MiB) and summary line of one `mds import` run."""
+    profiler = ["-m", "cProfile", "-o", profile] if profile else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, *profiler, "-m", "mds", "import", str(path), "--workers", str(workers)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    # ru_maxrss of children is the largest child so far: reported only when this run raised it.
+    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+    if result.returncode != 0:
+        print(result.stderr[-2000:])
+    summary = [line for line in result.stderr.splitlines() if line.startswith("imported")]
+    return seconds, peak, summary[-1] if summary else result.stderr[-300:]
 
-    people = generate(args.preload, seed=7).people
-    stored = people[: args.preload]
-    population = generate(max(args.signals // 2, 1), seed=11)
-    # New signals: fresh people (each seen a few times) plus updates of stored users.
-    fresh = [e.signal for e in population.signals][: args.signals // 2]
+
+def bench_signals(stored: list[Person], count: int) -> list[dict]:
+    """Fresh people (each seen a few times) and updates of stored users, shuffled."""
+    population = generate(max(count // 2, 1), seed=11)
+    fresh = [e.signal for e in population.signals][: count // 2]
     rng = random.Random(3)
     updates = []
-    for n, p in enumerate(rng.sample(stored, min(len(stored), args.signals - len(fresh)))):
+    for n, p in enumerate(rng.sample(stored, min(len(stored), count - len(fresh)))):
         updates.append(
             {
                 "event_id": f"upd-{n}",
@@ -203,54 +204,71 @@ def main() -> None:
         )
     signals = fresh + updates
     rng.shuffle(signals)
+    return signals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preload", type=int, default=100_000)
+    parser.add_argument("--signals", type=int, default=5_000)
+    parser.add_argument("--posts", type=int, default=1_000)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="time `mds import --workers N` for each N, each from a fresh copy of the store",
+    )
+    parser.add_argument(
+        "--keep-store",
+        metavar="DIR",
+        type=Path,
+        help="keep the preloaded store in DIR and clone it on later runs (for 1M-user stores)",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the imports under cProfile, stats written to FILE"
+    )
+    args = parser.parse_args()
+
+    stored = generate(args.preload, seed=7).people[: args.preload]
+    signals = bench_signals(stored, args.signals)
 
     with ExitStack() as stack:
-        if args.keep_store:
-            kept = KeptStore(args.keep_store, f"preload_{args.preload}")
-            url, preloaded = stack.enter_context(kept.run_database())
-            data_dir = kept.data_dir
-        else:
-            url, preloaded = stack.enter_context(bench_database()), False
-            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        directory = args.keep_store or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        preloaded = stack.enter_context(PreloadedStore.open(directory, f"preload_{args.preload}"))
+        data_dir = preloaded.data_dir
+        kept = preloaded.has_preload()
+        url = preloaded.fresh_run()
         store = open_store(url, data_dir)
-        engine, sessions, keyring = store.engine, store.sessions, store.keyring
-        if preloaded:
+        if kept:
             print(f"a kept {len(stored):,}-user store, cloned")
         else:
-            preload_s = preload(sessions, keyring, stored)
+            preload_s = preload(store.sessions, store.keyring, stored)
             print(f"preloaded {len(stored):,} users in {preload_s:.1f}s")
-            if args.keep_store:
-                engine.dispose()
-                kept.save_preload()
+            store.engine.dispose()
+            preloaded.save_preload()
 
-        baseline_s = copy_baseline(sessions, signals)
+        baseline_s = copy_baseline(store.sessions, signals)
+        store.engine.dispose()
         path = data_dir / "signals.jsonl"
         path.write_text("".join(json.dumps(s) + "\n" for s in signals))
         env = {k: v for k, v in os.environ.items() if not k.startswith("MDS_")}
-        env.update(
-            DATABASE_URL=url.replace("postgresql+psycopg", "postgresql"),
-            MDS_DATA_DIR=str(data_dir),
-            MDS_INGEST_BATCH_SIZE=str(args.batch),
-        )
-        profiler = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-        started = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, *profiler, "-m", "mds", "import", str(path)],
-            env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        import_s = time.perf_counter() - started
-        import_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        if result.returncode != 0:
-            print(result.stderr[-2000:])
+        env.update(MDS_DATA_DIR=str(data_dir), MDS_INGEST_BATCH_SIZE=str(args.batch))
         print(f"`mds import` of {len(signals):,} signals into a {len(stored):,}-user store:")
-        print(
-            f"  {len(signals) / import_s:,.0f} signals/s ({import_s:.1f}s, process start included)"
-        )
         print(f"  baseline raw COPY of the same rows: {len(signals) / baseline_s:,.0f} rows/s")
-        print(f"  import / COPY time ratio: {import_s / baseline_s:,.0f}x")
-        print(f"  peak RSS of the import process: {import_rss / 1024:.0f} MiB")
-        summary = [line for line in result.stderr.splitlines() if line.startswith("imported")]
-        print(f"  {summary[-1] if summary else result.stderr[-300:]}")
+        for workers in args.workers:
+            url = preloaded.fresh_run()
+            env["DATABASE_URL"] = url.replace("postgresql+psycopg", "postgresql")
+            profile = f"{args.profile}.{workers}" if args.profile else None
+            seconds, peak_mib, summary = time_import(env, path, workers, profile)
+            print(
+                f"  --workers {workers}: {len(signals) / seconds:,.0f} signals/s"
+                f" ({seconds:.1f}s, process start included; import / COPY time"
+                f" {seconds / baseline_s:,.0f}x), peak RSS {peak_mib:.0f} MiB"
+            )
+            print(f"    {summary}")
 
         posts = generate(args.posts, seed=99).signals[: args.posts]
         latencies, server_mib = post_latencies(env, [e.signal for e in posts], args.rate)
@@ -263,7 +281,6 @@ def main() -> None:
             f" max {ordered[-1] * 1000:.0f} ms"
         )
         print(f"  peak RSS of the server: {server_mib:.0f} MiB")
-        engine.dispose()
 
 
 if __name__ == "__main__":

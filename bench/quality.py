@@ -284,6 +284,9 @@ def main() -> None:
 
     first, second = (pair_set(r["assignment"]) for r in runs)
     print(f"order agreement (linked pairs, Jaccard) {jaccard(first, second):.4f}")
+    if args.examples:
+        show_examples(signals, sorted(first - second), "LINKED IN RUN 1 ONLY", args.examples)
+        show_examples(signals, sorted(second - first), "LINKED IN RUN 2 ONLY", args.examples)
 
     if args.processes:
         shuffled = signals[:]

@@ -30,7 +30,8 @@ def best_candidates(
 
     A user reached through a common key alone (a frequent name with a birth year) competes
     with many others; one sharing an email or several keys wins a place. This bounds the work
-    per record, whatever the store size.
+    per record, whatever the store size. The store ranks the same way in SQL
+    (`store.match_keys.ranked_candidates`); this is the rule, kept pure for tests and tools.
     """
     by_key: dict[Key, list[User]] = {}
     for key_type, key_hash, _identity, user in found:

@@ -60,7 +60,8 @@ class Keyring:
         return self.encrypt(json.dumps(value, separators=(",", ":"), sort_keys=True).encode(), cell)
 
     def decrypt_json(self, blob: bytes | None, cell: CellContext) -> Any:
-        return None if blob is None else json.loads(self.decrypt(blob, cell))
+        # Decoded here: json.loads on bytes first sniffs their encoding, a cost on every cell.
+        return None if blob is None else json.loads(self.decrypt(blob, cell).decode())
 
     def blind_index(self, kind: str, normalized_value: str) -> bytes:
         """HMAC-SHA256 of a normalized value, domain-separated by what kind of value it is."""

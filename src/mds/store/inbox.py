@@ -69,7 +69,7 @@ def prior_outcomes(
         select(
             Signal.source_system, Signal.event_id, Signal.outcome, Signal.user_id, Signal.score
         ).where(pairs_in(Signal.source_system, Signal.event_id, keys))
-    )
+    ).all()
     return {(r[0], r[1]): PriorOutcome(r[2], r[3], r[4]) for r in rows}
 
 

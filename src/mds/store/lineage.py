@@ -44,7 +44,7 @@ def current(
             AttributeLineage.rule,
             AttributeLineage.observed_at,
         ).where(any_of(AttributeLineage.user_id, wanted), AttributeLineage.is_current)
-    )
+    ).all()
     return {
         (r.user_id, r.attribute): (
             r.id,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -83,7 +84,64 @@ def candidates(
             "   LIMIT :per_key) AS m"
         ),
         {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "per_key": per_key},
-    )
+    ).all()
+    return [(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
+
+
+def ranked_candidates(
+    session: Session,
+    wanted_by_record: Sequence[Sequence[HashedKey]],
+    strength: Mapping[str, int],
+    per_record: int,
+    per_key: int = CANDIDATES_PER_KEY,
+) -> list[tuple[str, bytes, uuid.UUID, uuid.UUID]]:
+    """`candidates`, ranked in the database: only the rows of each record's `per_record` best
+    users (the most key strength shared, ties by id), as `matching.candidates.best_candidates`
+    ranks them. In a large store a common name reaches many users; ranking them here spares
+    reading every one of them into Python."""
+    records, types, hashes = [], [], []
+    for index, keys in enumerate(wanted_by_record):
+        for key_type, key_hash in dict.fromkeys(keys):
+            records.append(index)
+            types.append(key_type)
+            hashes.append(key_hash)
+    if not records:
+        return []
+    rows = session.execute(
+        text(
+            "WITH wanted AS ("
+            "   SELECT * FROM unnest(CAST(:records AS int[]), CAST(:types AS text[]),"
+            "     CAST(:hashes AS bytea[])) AS w(record, key_type, key_hash)),"
+            " keys AS (SELECT DISTINCT key_type, key_hash FROM wanted),"
+            " hits AS ("
+            "   SELECT k.key_type, k.key_hash, m.source_identity_id, m.user_id FROM keys k"
+            "   CROSS JOIN LATERAL ("
+            "     SELECT source_identity_id, user_id FROM match_keys"
+            "     WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
+            "       AND match_keys.user_id IS NOT NULL"
+            "     LIMIT :per_key) AS m),"
+            " shared AS ("
+            "   SELECT DISTINCT w.record, h.key_type, h.key_hash, h.user_id"
+            "   FROM wanted w JOIN hits h USING (key_type, key_hash)),"
+            " scored AS ("
+            "   SELECT record, user_id, row_number() OVER ("
+            "     PARTITION BY record"
+            "     ORDER BY sum(COALESCE((CAST(:strength AS jsonb) ->> key_type)::int, 1)) DESC,"
+            '       user_id::text COLLATE "C") AS rank'
+            "   FROM shared GROUP BY record, user_id),"
+            " kept AS (SELECT DISTINCT user_id FROM scored WHERE rank <= :per_record)"
+            " SELECT h.key_type, h.key_hash, h.source_identity_id, h.user_id"
+            " FROM hits h JOIN kept USING (user_id)"
+        ),
+        {
+            "records": records,
+            "types": types,
+            "hashes": hashes,
+            "strength": json.dumps(dict(strength)),
+            "per_record": per_record,
+            "per_key": per_key,
+        },
+    ).all()
     return [(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
 
 
@@ -100,7 +158,7 @@ def term_counts(session: Session, keys: Sequence[HashedKey]) -> dict[HashedKey, 
             f" FROM {_KEYS}"
         ),
         {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "cap": TERM_COUNT_CAP},
-    )
+    ).all()
     return {(r[0], bytes(r[1])): int(r[2]) for r in rows}
 
 

@@ -90,8 +90,9 @@ def _columns() -> Select[Any]:
 
 def _rows(session: Session, keyring: Keyring, statement: Select[Any]) -> list[IdentityRow]:
     out = []
-    # Core, not ORM, execution: rows are read as tuples, without the ORM's per-row loading.
-    for r in session.connection().execute(statement):
+    # Core, not ORM, execution, fetched at once: rows are read as tuples, without the ORM's
+    # per-row loading or a driver call per row.
+    for r in session.connection().execute(statement).all():
         record_json = keyring.decrypt_json(r.match_record_enc, record_cell(r.id))
         out.append(
             IdentityRow(

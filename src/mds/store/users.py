@@ -154,7 +154,7 @@ def load_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Us
             CanonicalUser.version,
             CanonicalUser.created_at,
         ).where(any_of(CanonicalUser.id, wanted))
-    )
+    ).all()
     return {r.id: UserRow(r.id, r.status, r.merged_into, r.version, r.created_at) for r in rows}
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
 from mds.domain.signals import Signal
-from mds.matching.candidates import best_candidates
+from mds.matching.candidates import CANDIDATES_PER_RECORD, KEY_STRENGTH
 from mds.matching.scoring import PairScorer, TermFrequency
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
@@ -94,9 +94,10 @@ class Batch:
             if row is not None and row.record is not None:
                 keys += hashed_blocking_keys(row.record, keyring)
             wanted_by_signal.append(keys)
-        found = match_keys.candidates(session, [k for keys in wanted_by_signal for k in keys])
-        kept = best_candidates(wanted_by_signal, found)
-        found = [row for row in found if row[3] in kept]
+        found = match_keys.ranked_candidates(
+            session, wanted_by_signal, KEY_STRENGTH, CANDIDATES_PER_RECORD
+        )
+        kept = {row[3] for row in found}
         user_ids = kept | {r.user_id for r in existing.values() if r.user_id is not None}
         # Users these are queued against: a change this batch makes may settle the question.
         ws.open_pairs = review.open_pairs(session, sorted(user_ids))

@@ -1,0 +1,43 @@
+import random
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from mds.matching.candidates import KEY_STRENGTH, best_candidates
+from mds.security.keyring import Keyring
+from mds.store import match_keys
+from mds.store import source_identities as identities
+from mds.store import users as user_store
+from mds.store.source_identities import IdentityRow
+from mds.store.users import UserRow
+
+KEY_TYPES = ["email", "phone", "name_dob", "full_name", "address"]
+
+
+def test_candidates_ranked_in_the_database_are_the_ones_the_engine_ranks(
+    db_session: Session, keyring: Keyring
+) -> None:
+    rng = random.Random(5)
+    pool = [(t, bytes([n])) for t in KEY_TYPES for n in range(4)]
+    now = datetime.now(UTC)
+    people = [UserRow(uuid.uuid4(), "active", None, 1, now) for _ in range(30)]
+    user_store.insert_users(db_session, people)
+    rows, keyed = [], []
+    for n, user in enumerate(people):
+        # Some users have two identities: a user counts once per key whatever its identities.
+        for copy in range(1 + n % 3 // 2):
+            row = IdentityRow(uuid.uuid4(), "crm", f"C-{n}-{copy}", user.id, {}, None)
+            rows.append(row)
+            keyed.append((row.id, user.id, rng.sample(pool, 4)))
+    identities.insert_rows(db_session, keyring, rows)
+    match_keys.replace_keys(db_session, keyed)
+    wanted = [rng.sample(pool, rng.randint(0, 6)) for _ in range(25)]
+
+    for per_record in (1, 3, 8):
+        ranked = match_keys.ranked_candidates(db_session, wanted, KEY_STRENGTH, per_record)
+        found = match_keys.candidates(db_session, [k for keys in wanted for k in keys])
+        kept = best_candidates(wanted, found, per_record)
+        assert {r[3] for r in ranked} == kept
+        assert sorted(ranked) == sorted(r for r in found if r[3] in kept)
+        assert len(kept) < len(people)  # the ranking left users out: the test can fail
