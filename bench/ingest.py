@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import socket
 import subprocess
 import sys
@@ -80,8 +79,11 @@ def preload(sessions: sessionmaker, keyring: object, people: list[Person]) -> fl
             user_store.upsert_profiles(session, keyring, profiles)  # type: ignore[arg-type]
             identities.insert_rows(session, keyring, rows)  # type: ignore[arg-type]
             match_keys.replace_keys(session, keyed)
-    with sessions() as session, session.begin():
-        session.execute(text("ANALYZE"))
+    # As autovacuum would leave a store loaded long ago: statistics, and a visibility map that
+    # lets index-only scans skip the heap.
+    engine = sessions.kw["bind"]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM (ANALYZE)"))
     return time.perf_counter() - started
 
 
@@ -165,24 +167,36 @@ def post_latencies(
         server.wait(timeout=30)
 
 
-def time_import(
-    env: dict[str, str], path: Path, workers: int, profile: str | None
-) -> tuple[float, float, str]:
-    """Seconds, peak RSS (MiB) and summary line of one `mds import` run."""
-    profiler = ["-m", "cProfile", "-o", profile] if profile else []
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+# Runs `mds` and reports its own peak RSS at exit.
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child forked from this benchmark (which
+# holds every generated person) would report the benchmark's size instead of its own.
+_PEAK_RSS = """
+import atexit, runpy, sys
+def report():
+    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+    print(f"peak-rss-kib {status}", file=sys.stderr)
+atexit.register(report)
+sys.argv = ["mds", *sys.argv[1:]]
+runpy.run_module("mds", run_name="__main__", alter_sys=True)
+"""
+
+
+def time_import(env: dict[str, str], path: Path, profile: str | None) -> tuple[float, str, str]:
+    """Seconds, peak memory and summary line of one `mds import` run."""
+    runner = ["-m", "cProfile", "-o", profile, "-m", "mds"] if profile else ["-c", _PEAK_RSS]
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, *profiler, "-m", "mds", "import", str(path), "--workers", str(workers)],
+        [sys.executable, *runner, "import", str(path)],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     seconds = time.perf_counter() - started
-    # ru_maxrss of children is the largest child so far: reported only when this run raised it.
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
     if result.returncode != 0:
         print(result.stderr[-2000:])
-    summary = [line for line in result.stderr.splitlines() if line.startswith("imported")]
-    return seconds, peak, summary[-1] if summary else result.stderr[-300:]
+    lines = result.stderr.splitlines()
+    peak = next((line.split()[1] for line in lines if line.startswith("peak-rss-kib")), None)
+    memory = f"peak RSS {int(peak) / 1024:.0f} MiB" if peak else "peak RSS not measured (profiled)"
+    summary = [line for line in lines if line.startswith("imported")]
+    return seconds, memory, summary[-1] if summary else result.stderr[-300:]
 
 
 def bench_signals(stored: list[Person], count: int) -> list[dict]:
@@ -215,20 +229,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument(
-        "--workers",
-        type=int,
-        nargs="+",
-        default=[1, 2],
-        help="time `mds import --workers N` for each N, each from a fresh copy of the store",
-    )
-    parser.add_argument(
         "--keep-store",
         metavar="DIR",
         type=Path,
         help="keep the preloaded store in DIR and clone it on later runs (for 1M-user stores)",
     )
     parser.add_argument(
-        "--profile", metavar="FILE", help="run the imports under cProfile, stats written to FILE"
+        "--profile", metavar="FILE", help="run the import under cProfile, stats written to FILE"
     )
     args = parser.parse_args()
 
@@ -258,17 +265,13 @@ def main() -> None:
         env.update(MDS_DATA_DIR=str(data_dir), MDS_INGEST_BATCH_SIZE=str(args.batch))
         print(f"`mds import` of {len(signals):,} signals into a {len(stored):,}-user store:")
         print(f"  baseline raw COPY of the same rows: {len(signals) / baseline_s:,.0f} rows/s")
-        for workers in args.workers:
-            url = preloaded.fresh_run()
-            env["DATABASE_URL"] = url.replace("postgresql+psycopg", "postgresql")
-            profile = f"{args.profile}.{workers}" if args.profile else None
-            seconds, peak_mib, summary = time_import(env, path, workers, profile)
-            print(
-                f"  --workers {workers}: {len(signals) / seconds:,.0f} signals/s"
-                f" ({seconds:.1f}s, process start included; import / COPY time"
-                f" {seconds / baseline_s:,.0f}x), peak RSS {peak_mib:.0f} MiB"
-            )
-            print(f"    {summary}")
+        env["DATABASE_URL"] = preloaded.fresh_run().replace("postgresql+psycopg", "postgresql")
+        seconds, memory, summary = time_import(env, path, args.profile)
+        print(
+            f"  {len(signals) / seconds:,.0f} signals/s ({seconds:.1f}s, process start included;"
+            f" import / COPY time {seconds / baseline_s:,.0f}x), {memory}"
+        )
+        print(f"  {summary}")
 
         posts = generate(args.posts, seed=99).signals[: args.posts]
         latencies, server_mib = post_latencies(env, [e.signal for e in posts], args.rate)

@@ -111,33 +111,3 @@ def test_import_from_stdin(cli_env: dict[str, str]) -> None:
     result = run(cli_env, "import", "-", stdin=_signal(9, given_name="Io") + "\n")
     assert result.returncode == 0, result.stderr
     assert "created 1" in result.stderr
-
-
-def test_import_with_worker_processes(cli_env: dict[str, str], tmp_path: Path) -> None:
-    # Eight people, each sent by three sources, in batches of two spread over two workers: the
-    # records of one person land in different batches, resolved by different processes.
-    names = [
-        ("Ana", "García"), ("Luis", "Pérez"), ("Marta", "Ruiz"), ("Jorge", "Navarro"),
-        ("Elena", "Castro"), ("Pablo", "Ortega"), ("Sofía", "Molina"), ("Diego", "Romero"),
-    ]  # fmt: skip
-    people = [(given, family, f"{given}.{family}@example.com") for given, family in names]
-    lines = [
-        _signal(10 * source + n, given_name=given, family_name=family, email=email)
-        for source in range(3)
-        for n, (given, family, email) in enumerate(people)
-    ]
-    lines.insert(5, "{not json")
-    path = tmp_path / "signals.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    result = run(cli_env, "import", str(path), "--workers", "2", "--batch-size", "2")
-    assert result.returncode == 1
-    assert "line 6: rejected: line: invalid JSON" in result.stderr
-    assert "imported 24 signal(s)" in result.stderr, result.stderr
-    identities = [json.loads(x) for x in run(cli_env, "export", "identities").stdout.splitlines()]
-    users_by_person: dict[int, set[str]] = {}
-    for identity in identities:
-        person = int(identity["source_record_id"].removeprefix("C-")) % 10
-        users_by_person.setdefault(person, set()).add(identity["user_id"])
-    assert len(identities) == 24
-    assert all(len(users) == 1 for users in users_by_person.values()), users_by_person
-    assert len({u for users in users_by_person.values() for u in users}) == 8

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from mds.matching.candidates import KEY_STRENGTH, best_candidates
 from mds.security.keyring import Keyring
+from mds.services.resolution.term_counts import TermCounts
 from mds.store import match_keys
 from mds.store import source_identities as identities
 from mds.store import users as user_store
@@ -41,3 +42,31 @@ def test_candidates_ranked_in_the_database_are_the_ones_the_engine_ranks(
         assert {r[3] for r in ranked} == kept
         assert sorted(ranked) == sorted(r for r in found if r[3] in kept)
         assert len(kept) < len(people)  # the ranking left users out: the test can fail
+
+
+def _identities_with_key(
+    session: Session, keyring: Keyring, key: tuple[str, bytes], count: int
+) -> None:
+    now = datetime.now(UTC)
+    people = [UserRow(uuid.uuid4(), "active", None, 1, now) for _ in range(count)]
+    user_store.insert_users(session, people)
+    rows = [IdentityRow(uuid.uuid4(), "crm", str(uuid.uuid4()), u.id, {}, None) for u in people]
+    identities.insert_rows(session, keyring, rows)
+    match_keys.replace_keys(session, [(r.id, r.user_id, [key]) for r in rows])
+
+
+def test_common_values_are_counted_once_in_a_while_and_rare_ones_every_time(
+    db_session: Session, keyring: Keyring
+) -> None:
+    common, rare = ("given_name", b"maria"), ("given_name", b"xochitl")
+    _identities_with_key(db_session, keyring, common, 5)
+    _identities_with_key(db_session, keyring, rare, 1)
+    clock = [0.0]
+    counts = TermCounts(common=5, ttl_seconds=60, clock=lambda: clock[0])
+    assert counts(db_session, [common, rare]) == {common: 5, rare: 1}
+
+    _identities_with_key(db_session, keyring, common, 1)
+    _identities_with_key(db_session, keyring, rare, 1)
+    assert counts(db_session, [common, rare]) == {common: 5, rare: 2}
+    clock[0] = 61.0
+    assert counts(db_session, [common, rare]) == {common: 6, rare: 2}

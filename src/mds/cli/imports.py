@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -24,7 +23,6 @@ from rich.progress import (
 
 from mds.bootstrap import build_runtime
 from mds.cli.common import settings_for_cli
-from mds.cli.import_workers import ImportWorkers, InProcess
 from mds.domain.signals import Signal
 from mds.services.signal_files import ParsedLine, read_csv, read_jsonl
 
@@ -53,44 +51,8 @@ def _lines(
     )
 
 
-@dataclass
-class _Tally:
-    """What the import decided so far, shown on the progress bar and summed up at the end."""
-
-    progress: Progress
-    task: TaskID
-    started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    decisions: Counter[str] = field(default_factory=Counter)
-    failed: int = 0
-
-    def resolved(self, batches: list[list[str]]) -> None:
-        for statuses in batches:
-            self.decisions.update(statuses)
-            self.progress.update(self.task, advance=len(statuses), rate=self.rate())
-
-    def rejected(self, line: ParsedLine) -> None:
-        self.failed += 1
-        detail = "; ".join(f"{e['field'] or 'line'}: {e['message']}" for e in line.errors)
-        err.print(f"line {line.number}: rejected: {detail}", highlight=False)
-        self.progress.update(self.task, advance=1)
-
-    def rate(self) -> float:
-        elapsed = max((datetime.now(UTC) - self.started).total_seconds(), 1e-6)
-        return sum(self.decisions.values()) / elapsed
-
-    def summary(self) -> str:
-        elapsed = (datetime.now(UTC) - self.started).total_seconds()
-        accepted = sum(self.decisions.values())
-        decided = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())) or "nothing"
-        return (
-            f"imported {accepted} signal(s) in {elapsed:.1f}s ({self.rate():.0f}/s):"
-            f" {decided}; rejected lines: {self.failed}"
-        )
-
-
 def import_signals(
     file: Annotated[str, typer.Argument(help="Path to the file, or - for standard input")],
-    *,
     fmt: Annotated[FileFormat, typer.Option("--format", help="jsonl or csv")] = FileFormat.JSONL,
     source: Annotated[
         str | None, typer.Option(help="source_system for CSV rows that do not name one")
@@ -101,19 +63,20 @@ def import_signals(
     batch_size: Annotated[
         int | None, typer.Option(help="Signals per transaction (default MDS_INGEST_BATCH_SIZE)")
     ] = None,
-    workers: Annotated[
-        int, typer.Option(min=1, help="Processes resolving batches in parallel")
-    ] = 1,
 ) -> None:
     """Resolve every signal in FILE; report bad lines by number; exit 1 if any line failed."""
     settings = settings_for_cli()
     runtime = build_runtime(settings)
+    service = runtime.ingest_service()
     size = batch_size or settings.ingest_batch_size
     path = None if file == "-" else Path(file)
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}", param_hint="FILE")
     total = _count_lines(path) if path else None
     stream = sys.stdin if path is None else path.open(encoding="utf-8", newline="")
+    decisions: Counter[str] = Counter()
+    failed = 0
+    pending: list[Signal] = []
     progress = Progress(
         TextColumn("[bold]import"),
         BarColumn(),
@@ -123,32 +86,45 @@ def import_signals(
         console=err,
         disable=not err.is_terminal,
     )
-    actor = f"import:{file}"
-    batches: InProcess | ImportWorkers = (
-        ImportWorkers(workers, actor) if workers > 1 else InProcess(runtime.ingest_service(), actor)
-    )
-    pending: list[Signal] = []
+    started = datetime.now(UTC)
+
+    def flush(task: TaskID) -> None:
+        if pending:
+            for outcome in service.ingest(pending, actor=f"import:{file}"):
+                decisions[str(outcome.status)] += 1
+            elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+            progress.update(task, advance=len(pending), rate=sum(decisions.values()) / elapsed)
+            pending.clear()
+
     try:
         with progress:
-            tally = _Tally(progress, progress.add_task("import", total=total, rate=0.0))
+            task = progress.add_task("import", total=total, rate=0.0)
             for line in _lines(stream, fmt, source, mapping or []):
                 if line.signal is None:
-                    tally.rejected(line)
+                    failed += 1
+                    detail = "; ".join(
+                        f"{e['field'] or 'line'}: {e['message']}" for e in line.errors
+                    )
+                    err.print(f"line {line.number}: rejected: {detail}", highlight=False)
+                    progress.update(task, advance=1)
                     continue
                 pending.append(line.signal)
                 if len(pending) >= size:
-                    tally.resolved(batches.submit(pending))
-                    pending = []
-            if pending:
-                tally.resolved(batches.submit(pending))
-            tally.resolved(batches.drain())
+                    flush(task)
+            flush(task)
     finally:
-        batches.close()
         if path is not None:
             stream.close()
         runtime.close()
-    err.print(tally.summary(), highlight=False)
-    if tally.failed:
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    accepted = sum(decisions.values())
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(decisions.items())) or "nothing"
+    err.print(
+        f"imported {accepted} signal(s) in {elapsed:.1f}s ({accepted / max(elapsed, 1e-6):.0f}/s):"
+        f" {summary}; rejected lines: {failed}",
+        highlight=False,
+    )
+    if failed:
         raise typer.Exit(1)
 
 

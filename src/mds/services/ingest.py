@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from mds.services.resolution.keys import (
 )
 from mds.services.resolution.outcomes import SignalOutcome
 from mds.services.resolution.resolver import SignalView
+from mds.services.resolution.term_counts import TermCounts
 from mds.services.resolution.workspace import Workspace
 from mds.services.transactions import in_transaction
 from mds.store import inbox, locks
@@ -52,6 +53,7 @@ class IngestService:
     after_load: Callable[[], None] | None = None
     advisory_locks: bool = True
     _population: tuple[float, int] | None = None
+    _term_counts: TermCounts = field(default_factory=TermCounts)
 
     def population(self, session: Session) -> int:
         """Identities in the store, re-counted at most every POPULATION_TTL_SECONDS: it moves
@@ -115,6 +117,7 @@ class IngestService:
             outcomes,
             actor,
             self.population,
+            self._term_counts,
             self.after_load,
         )
         batch.answer_duplicates()

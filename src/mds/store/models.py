@@ -172,7 +172,10 @@ class MatchKey(Base):
 
     __tablename__ = "match_keys"
     __table_args__ = (
-        PrimaryKeyConstraint("key_type", "key_hash", "source_identity_id"),
+        # user_id covered: candidate lookups are index-only scans.
+        PrimaryKeyConstraint(
+            "key_type", "key_hash", "source_identity_id", postgresql_include=["user_id"]
+        ),
         Index("ix_match_keys_source_identity_id", "source_identity_id"),
         Index("ix_match_keys_user_id", "user_id"),
     )

@@ -24,6 +24,7 @@ from mds.services.resolution.workspace import PendingReview, Workspace
 from mds.store import audit, inbox, lineage, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
+from mds.store.match_keys import HashedKey
 from mds.store.review import ReviewItem
 
 # Term frequencies are relative to at least this many identities: in a near-empty store every
@@ -46,6 +47,7 @@ class Batch:
     outcomes: dict[int, SignalOutcome]
     actor: str
     population: Callable[[Session], int]
+    term_counts: Callable[[Session, Sequence[HashedKey]], dict[HashedKey, int]]
     after_load: Callable[[], None] | None = None
 
     def answer_duplicates(self) -> None:
@@ -124,7 +126,7 @@ class Batch:
             held = ws.by_source.get(self.signals[i].key)
             if held is not None and held.record is not None:
                 records.append(held.record)
-        counts = match_keys.term_counts(
+        counts = self.term_counts(
             self.session, [k for r in records for k in hashed_tf_keys(r, keyring)]
         )
         population = max(self.population(self.session) + len(self.fresh), MIN_TF_POPULATION)
