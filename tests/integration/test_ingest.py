@@ -277,3 +277,17 @@ def test_a_queued_pair_stays_queued_when_one_side_changes(
     assert {renewed.user_a, renewed.user_b} == {a.user_id, b.user_id}
     held = renewed.user_a_version if renewed.user_a == b.user_id else renewed.user_b_version
     assert held == version_b
+
+
+def test_the_population_is_the_store_as_each_batch_finds_it(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # Term frequencies are counted afresh for each batch; the population they are shares of
+    # must be too, or names look rarer and rarer as a bulk load goes on.
+    ingest = service(sessions, keyring)
+    ingest.ingest([signal(f"C-{n}", given_name=f"Name{n}") for n in range(3)])
+    with sessions() as session:
+        assert ingest.population(session) == 3
+    ingest.ingest([signal(f"D-{n}", given_name=f"Other{n}") for n in range(2)])
+    with sessions() as session:
+        assert ingest.population(session) == 5

@@ -13,7 +13,6 @@ Deadlocks and serialization failures roll the batch back and retry it.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,8 +34,6 @@ from mds.store import inbox, locks
 from mds.store import source_identities as identities
 from mds.store.inbox import InboxEntry
 
-POPULATION_TTL_SECONDS = 30.0
-
 
 def payload_digest(signal: Signal) -> bytes:
     return hashlib.sha256(signal.model_dump_json().encode()).digest()
@@ -52,18 +49,13 @@ class IngestService:
     # duplicate users. Production code never sets them.
     after_load: Callable[[], None] | None = None
     advisory_locks: bool = True
-    _population: tuple[float, int] | None = None
     _term_counts: TermCounts = field(default_factory=TermCounts)
 
     def population(self, session: Session) -> int:
-        """Identities in the store, re-counted at most every POPULATION_TTL_SECONDS: it moves
-        slowly and only scales the prior and the term frequencies."""
-        cached = self._population
-        if cached is not None and time.monotonic() - cached[0] < POPULATION_TTL_SECONDS:
-            return cached[1]
-        count = identities.approximate_count(session)
-        self._population = (time.monotonic(), count)
-        return count
+        """Identities in the store, counted for every batch: term frequencies are counts over
+        this, so the two must move together (a population kept while the counts grew made
+        names look rarer and rarer during a bulk load, and decisions depend on arrival order)."""
+        return identities.approximate_count(session)
 
     def ingest(self, signals: Sequence[Signal], actor: str = "ingest") -> list[SignalOutcome]:
         return in_transaction(self.sessions, lambda session: self._ingest(session, signals, actor))

@@ -47,7 +47,7 @@ class Batch:
     outcomes: dict[int, SignalOutcome]
     actor: str
     population: Callable[[Session], int]
-    term_counts: Callable[[Session, Sequence[HashedKey]], dict[HashedKey, int]]
+    term_counts: Callable[[Session, Sequence[HashedKey], int], dict[HashedKey, int]]
     after_load: Callable[[], None] | None = None
 
     def answer_duplicates(self) -> None:
@@ -126,10 +126,11 @@ class Batch:
             held = ws.by_source.get(self.signals[i].key)
             if held is not None and held.record is not None:
                 records.append(held.record)
+        stored = self.population(self.session)
         counts = self.term_counts(
-            self.session, [k for r in records for k in hashed_tf_keys(r, keyring)]
+            self.session, [k for r in records for k in hashed_tf_keys(r, keyring)], stored
         )
-        population = max(self.population(self.session) + len(self.fresh), MIN_TF_POPULATION)
+        population = max(stored + len(self.fresh), MIN_TF_POPULATION)
 
         @cache  # one batch's names: the keyed hash is the costly part
         def frequency(field: str, value: str) -> float | None:
