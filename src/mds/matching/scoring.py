@@ -151,8 +151,7 @@ def score_between(
 ) -> PairScore:
     """Two groups of identities (a record or a whole user each): the best pair, or every pair
     combined field by field."""
-    scores = [score_pair(r, other, params, tf, prior_weight) for r in records for other in held]
-    return best_or_combined(scores, prior_weight)
+    return PairScorer(params, tf, prior_weight).between(records, held)
 
 
 def best_or_combined(scores: list[PairScore], prior_weight: float) -> PairScore:

@@ -22,9 +22,7 @@ from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
 from mds.services.resolution.batch import Batch, with_survivor
 from mds.services.resolution.config import ResolutionConfig
-from mds.services.resolution.keys import (
-    source_lock_key,
-)
+from mds.services.resolution.keys import source_lock_key
 from mds.services.resolution.outcomes import SignalOutcome
 from mds.services.resolution.resolver import SignalView
 from mds.services.resolution.term_counts import TermCounts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -67,27 +66,6 @@ def repoint(session: Session, from_users: Sequence[uuid.UUID], to_user: uuid.UUI
         )
 
 
-def candidates(
-    session: Session, keys: Sequence[HashedKey], per_key: int = CANDIDATES_PER_KEY
-) -> list[tuple[str, bytes, uuid.UUID, uuid.UUID]]:
-    """(key type, hash, identity, user) for linked identities carrying any of the keys."""
-    if not keys:
-        return []
-    unique = list(dict.fromkeys(keys))
-    rows = session.execute(
-        text(
-            "SELECT k.key_type, k.key_hash, m.source_identity_id, m.user_id"
-            f" FROM {_KEYS} CROSS JOIN LATERAL ("
-            "   SELECT source_identity_id, user_id FROM match_keys"
-            "   WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
-            "     AND match_keys.user_id IS NOT NULL"
-            "   LIMIT :per_key) AS m"
-        ),
-        {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "per_key": per_key},
-    ).all()
-    return [(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
-
-
 def ranked_candidates(
     session: Session,
     wanted_by_record: Sequence[Sequence[HashedKey]],
@@ -95,23 +73,26 @@ def ranked_candidates(
     per_record: int,
     per_key: int = CANDIDATES_PER_KEY,
 ) -> list[tuple[str, bytes, uuid.UUID, uuid.UUID]]:
-    """`candidates`, ranked in the database: only the rows of each record's `per_record` best
-    users (the most key strength shared, ties by id), as `matching.candidates.best_candidates`
-    ranks them. In a large store a common name reaches many users; ranking them here spares
-    reading every one of them into Python."""
-    records, types, hashes = [], [], []
+    """(key type, hash, identity, user) of linked identities carrying the records' keys, only
+    for each record's `per_record` best users: the most key strength shared (a key type not in
+    `strength` counts 1), ties by id, as `matching.candidates.best_candidates` ranks them. In a
+    large store a common name reaches many users; ranking them here spares reading every one of
+    them into Python. A key shared by more than `per_key` identities reaches only `per_key`."""
+    records, types, hashes, strengths = [], [], [], []
     for index, keys in enumerate(wanted_by_record):
         for key_type, key_hash in dict.fromkeys(keys):
             records.append(index)
             types.append(key_type)
             hashes.append(key_hash)
+            strengths.append(strength.get(key_type, 1))
     if not records:
         return []
     rows = session.execute(
         text(
             "WITH wanted AS ("
             "   SELECT * FROM unnest(CAST(:records AS int[]), CAST(:types AS text[]),"
-            "     CAST(:hashes AS bytea[])) AS w(record, key_type, key_hash)),"
+            "     CAST(:hashes AS bytea[]), CAST(:strengths AS int[]))"
+            "     AS w(record, key_type, key_hash, strength)),"
             " keys AS (SELECT DISTINCT key_type, key_hash FROM wanted),"
             " hits AS ("
             "   SELECT k.key_type, k.key_hash, m.source_identity_id, m.user_id FROM keys k"
@@ -120,14 +101,14 @@ def ranked_candidates(
             "     WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
             "       AND match_keys.user_id IS NOT NULL"
             "     LIMIT :per_key) AS m),"
+            # A user counts once per key of a record, however many of its identities carry it.
             " shared AS ("
-            "   SELECT DISTINCT w.record, h.key_type, h.key_hash, h.user_id"
+            "   SELECT DISTINCT w.record, w.key_type, w.key_hash, w.strength, h.user_id"
             "   FROM wanted w JOIN hits h USING (key_type, key_hash)),"
             " scored AS ("
             "   SELECT record, user_id, row_number() OVER ("
             "     PARTITION BY record"
-            "     ORDER BY sum(COALESCE((CAST(:strength AS jsonb) ->> key_type)::int, 1)) DESC,"
-            '       user_id::text COLLATE "C") AS rank'
+            '     ORDER BY sum(strength) DESC, user_id::text COLLATE "C") AS rank'
             "   FROM shared GROUP BY record, user_id),"
             " kept AS (SELECT DISTINCT user_id FROM scored WHERE rank <= :per_record)"
             " SELECT h.key_type, h.key_hash, h.source_identity_id, h.user_id"
@@ -137,7 +118,7 @@ def ranked_candidates(
             "records": records,
             "types": types,
             "hashes": hashes,
-            "strength": json.dumps(dict(strength)),
+            "strengths": strengths,
             "per_record": per_record,
             "per_key": per_key,
         },
