@@ -8,11 +8,19 @@ from mds.matching.blocking import blocking_keys
 from mds.matching.candidates import best_candidates
 from mds.matching.comparisons import compare_records
 from mds.matching.conflicts import conflicts
-from mds.matching.decision import Candidate, Outcome, Risk, Thresholds, decide
+from mds.matching.decision import (
+    Candidate,
+    Outcome,
+    Risk,
+    Thresholds,
+    decide,
+    guards,
+    linking_score,
+)
 from mds.matching.em import train
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord
-from mds.matching.scoring import combine, score_between, score_pair
+from mds.matching.scoring import PairScorer, combine, score_between, score_pair
 from tests.unit.matching_helpers import record
 
 ANA = record(
@@ -34,6 +42,21 @@ def test_scoring_is_symmetric(given_name: str, family: str, dob: str) -> None:
     this = MatchRecord(given=given_name, family=family, dob=dob)
     forward = score_pair(this, other, DEFAULT_PARAMETERS)
     backward = score_pair(other, this, DEFAULT_PARAMETERS)
+    assert forward.match_weight == pytest.approx(backward.match_weight)
+
+
+# Names that are nicknames, typos and surnames of each other, so that crosswise comparisons
+# (one side's names swapped) meet every given-name rule.
+mixed_names = st.sampled_from(["bill", "william", "smith", "bob", "robert", "hill", "hil", "bb"])
+
+
+@given(mixed_names, mixed_names, mixed_names, mixed_names)
+def test_scoring_is_symmetric_whichever_side_has_swapped_names(
+    given_a: str, family_a: str, given_b: str, family_b: str
+) -> None:
+    a = MatchRecord(given=given_a, family=family_a, dob="1990-04-01")
+    b = MatchRecord(given=given_b, family=family_b, dob="1990-04-01", phone="+34612345678")
+    forward, backward = score_pair(a, b, DEFAULT_PARAMETERS), score_pair(b, a, DEFAULT_PARAMETERS)
     assert forward.match_weight == pytest.approx(backward.match_weight)
 
 
@@ -101,6 +124,7 @@ def test_nicknames_and_single_component_dates() -> None:
         ("Tevesa", "Teresa", "close"),
         ("Marta", "María", "fuzzy"),  # one letter apart, but two names: maybe twins
         ("Ana", "Ada", "different"),  # too short to call either a misspelling
+        ("Aa", "Ana", "close"),  # but a short name with a letter dropped is one
         ("Juan", "Julia", "different"),
     ],
 )
@@ -121,6 +145,37 @@ def test_swapped_names_are_recognised() -> None:
     score = score_pair(ANA, swapped, DEFAULT_PARAMETERS)
     assert score.names_swapped
     assert score.level("given_name") == "exact"
+
+
+def test_a_swapped_record_with_a_nickname_is_the_same_person() -> None:
+    shared = {"date_of_birth": "2002-04-10", "email": "ws@example.com", "phone": "+447425442704"}
+    swapped = record(given_name="Smith", family_name="Bill", **shared)
+    straight = record(given_name="William", family_name="Smith", **shared)
+    for a, b in ((swapped, straight), (straight, swapped)):
+        score = score_pair(a, b, DEFAULT_PARAMETERS)
+        assert score.names_swapped
+        assert {score.level("given_name"), score.level("family_name")} == {"nickname", "exact"}
+        assert guards(Candidate("u", score)) == ()
+
+
+def test_one_identity_of_a_user_linking_cleanly_is_enough() -> None:
+    # The strongest pair is with an identity whose given name is a typo (Bb): it is guarded,
+    # and must not stop the clean link the other identity makes.
+    home = {"line1": "25 Oak Street", "postal_code": "LS1 1HS", "locality": "Leeds"}
+    shared = {"date_of_birth": "1972-10-28", "address": home}
+    incoming = record(given_name="Hil", family_name="Robert", phone="+447931401958", **shared)
+    held = [
+        record(given_name="Bb", family_name="Hill", phone="+447931401958", **shared),
+        record(given_name="Robert", family_name="Hill", email="rh@example.com", **shared),
+    ]
+    scorer = PairScorer(DEFAULT_PARAMETERS, None, DEFAULT_PARAMETERS.prior_weight)
+    scores = scorer.scores_between([incoming], held)
+    assert guards(Candidate("u", scores[0])) == ("given names differ",)
+    chosen = linking_score(scores, Thresholds())
+    assert chosen.probability >= Thresholds().link
+    assert guards(Candidate("u", chosen)) == ()
+    # Nothing clean above the link threshold: the strongest score speaks, guards and all.
+    assert linking_score(scores[:1], Thresholds()) is scores[0]
 
 
 def test_term_frequency_lowers_common_names() -> None:

@@ -74,8 +74,12 @@ def guards(candidate: Candidate[UserKey]) -> tuple[str, ...]:
     given name and the birth date, so disagreement there caps the decision at review. A name
     alone, however rare, is not enough either: some other identifying field must agree.
     """
-    reasons = list(candidate.conflicts)
-    score = candidate.score
+    return (*candidate.conflicts, *score_guards(candidate.score))
+
+
+def score_guards(score: PairScore) -> tuple[str, ...]:
+    """The guards that read the comparison alone (conflicts aside)."""
+    reasons = []
     # Compared crosswise (one side's names swapped), one level compares the given names and the
     # other the surnames, and which is which depends on the side that was swapped: check both.
     name_levels = (
@@ -113,6 +117,22 @@ def _household_and_rare_name(score: PairScore) -> bool:
         and given.level == "exact"
         and given.weight >= RARE_GIVEN_NAME_BITS
     )
+
+
+def linking_score(scores: Sequence[PairScore], thresholds: Thresholds) -> PairScore:
+    """Which of the scores between a record and a user (one per pair of identities, and their
+    combination) speaks for the pair: the strongest that links cleanly, else the strongest.
+
+    A user holds several identities of one person; one of them matching cleanly is enough, and
+    a typo in another (Bb for Bob) must not block the link that identity alone would make.
+    """
+    ranked = sorted(scores, key=lambda s: s.match_weight, reverse=True)
+    for score in ranked:
+        if score.probability < thresholds.link:
+            break
+        if not score_guards(score):
+            return score
+    return ranked[0]
 
 
 def decide(candidates: Sequence[Candidate[UserKey]], thresholds: Thresholds) -> Decision[UserKey]:

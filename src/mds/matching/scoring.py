@@ -99,14 +99,19 @@ def score_pair(
     prior = params.prior_weight if prior_weight is None else prior_weight
     straight = _contributions(a, b, params, tf)
     total = prior + sum(c.weight for c in straight)
+    best = PairScore(total, straight)
     if a.given and a.family and b.given and b.family and a.given != b.given:
-        # Swapping names changes only the name fields: the others are reused.
-        names = {c.field: c for c in _contributions(a, swapped(b), params, tf, NAME_COMPARISONS)}
-        crossed = tuple(names.get(c.field, c) for c in straight)
-        crossed_total = prior + sum(c.weight for c in crossed) - SWAP_PENALTY_BITS
-        if crossed_total > total:
-            return PairScore(crossed_total, crossed, names_swapped=True)
-    return PairScore(total, straight)
+        # Either side may be the swapped one, and that decides which crossed pair of names is
+        # compared as given names (nicknames, known-name typos) and which as surnames: try both,
+        # which also keeps the score of a pair the same whichever record arrived first.
+        for x, y in ((a, swapped(b)), (swapped(a), b)):
+            # Swapping names changes only the name fields: the others are reused.
+            names = {c.field: c for c in _contributions(x, y, params, tf, NAME_COMPARISONS)}
+            crossed = tuple(names.get(c.field, c) for c in straight)
+            crossed_total = prior + sum(c.weight for c in crossed) - SWAP_PENALTY_BITS
+            if crossed_total > best.match_weight:
+                best = PairScore(crossed_total, crossed, names_swapped=True)
+    return best
 
 
 def combine(scores: list[PairScore], prior_weight: float) -> PairScore:
@@ -129,17 +134,6 @@ def combine(scores: list[PairScore], prior_weight: float) -> PairScore:
                 by_field[c.field] = c
     contributions = tuple(by_field[c.field] for c in straight[0].contributions)
     return PairScore(prior_weight + sum(c.weight for c in contributions), contributions)
-
-
-def score_against_user(
-    record: MatchRecord,
-    held: list[MatchRecord],
-    params: ModelParameters,
-    tf: TermFrequency | None,
-    prior_weight: float,
-) -> PairScore:
-    """A record against every identity of one user: the best pair, or all of them combined."""
-    return score_between([record], held, params, tf, prior_weight)
 
 
 def score_between(
@@ -183,3 +177,12 @@ class PairScorer:
     def between(self, records: list[MatchRecord], held: list[MatchRecord]) -> PairScore:
         """As `score_between`."""
         return best_or_combined([self.pair(r, h) for r in records for h in held], self.prior_weight)
+
+    def scores_between(
+        self, records: list[MatchRecord], held: list[MatchRecord]
+    ) -> list[PairScore]:
+        """Every pair's score and, for several pairs, their combination; strongest first."""
+        scores = [self.pair(r, h) for r in records for h in held]
+        if len(scores) > 1:
+            scores.append(combine(scores, self.prior_weight))
+        return sorted(scores, key=lambda s: s.match_weight, reverse=True)

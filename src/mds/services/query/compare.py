@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mds.matching.conflicts import conflicts
-from mds.matching.decision import Candidate, guards
+from mds.matching.decision import Candidate, guards, linking_score
 from mds.matching.record import MatchRecord
-from mds.matching.scoring import PairScore, TermFrequency, score_against_user
+from mds.matching.scoring import PairScore, PairScorer, TermFrequency
 from mds.security.keyring import Keyring
 from mds.services.errors import InvalidFieldError
 from mds.services.resolution.batch import MIN_TF_POPULATION
@@ -32,9 +32,9 @@ def best_score(
     tf: TermFrequency,
     prior: float,
 ) -> PairScore:
-    """The strongest of each of one user's records scored against the other user."""
-    scores = [score_against_user(r, theirs, config.parameters, tf, prior) for r in ours]
-    return max(scores, key=lambda s: s.match_weight)
+    """The score that speaks for two users, chosen as the resolver chooses it."""
+    scores = PairScorer(config.parameters, tf, prior).scores_between(ours, theirs)
+    return linking_score(scores, config.thresholds)
 
 
 def compare_users(

@@ -10,7 +10,7 @@ from typing import Any
 from mds.domain.normalization import NormalizedRecord, normalize_attributes
 from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
-from mds.matching.decision import Candidate, Decision, Outcome, Risk, decide
+from mds.matching.decision import Candidate, Decision, Outcome, Risk, decide, linking_score
 from mds.matching.record import MatchRecord, match_record
 from mds.matching.scoring import PairScore, PairScorer
 from mds.security.keyring import Keyring
@@ -124,7 +124,7 @@ class Resolver:
             held = [m.record for m in self.ws.member_rows(user_id) if m.record is not None]
             if not held:
                 continue
-            best = self.scorer.between([row.record], held)
+            best = self._speaking_score([row.record], held)
             candidates.append(Candidate(user_id, best, conflicts(row.record, held)))
         return decide(candidates, self.config.thresholds)
 
@@ -171,7 +171,7 @@ class Resolver:
             held = [m.record for m in self.ws.member_rows(other) if m.record is not None]
             if not held:
                 continue
-            best = self.scorer.between(records, held)
+            best = self._speaking_score(records, held)
             found = tuple(dict.fromkeys(c for r in records for c in conflicts(r, held)))
             decision = decide([Candidate(other, best, found)], self.config.thresholds)
             if decision.outcome is Outcome.LINK:
@@ -181,6 +181,9 @@ class Resolver:
             else:
                 self._queue_reviews(user_id, decision)
         return set()
+
+    def _speaking_score(self, records: list[MatchRecord], held: list[MatchRecord]) -> PairScore:
+        return linking_score(self.scorer.scores_between(records, held), self.config.thresholds)
 
     def _live(self, user_id: uuid.UUID) -> bool:
         user = self.ws.users.get(user_id)
