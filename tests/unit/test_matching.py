@@ -119,6 +119,7 @@ def test_nicknames_and_single_component_dates() -> None:
         ("Jarnes", "James", "close"),  # OCR: rn read for m
         ("Aan", "Ana", "close"),  # two letters swapped in a short name
         ("Jmi", "James", "nickname"),  # a typo of the nickname Jim
+        ("Joe", "John", "different"),  # one letter from Jon (John), but a name of its own
         ("Frncisco", "Paco", "nickname"),  # a typo of the name Paco stands for
         ("Dayid", "David", "close"),  # not a name, one letter from one
         ("Tevesa", "Teresa", "close"),
@@ -133,6 +134,16 @@ def test_given_name_levels_recognise_misreadings_not_other_names(
 ) -> None:
     assert compare_records(record(given_name=a), record(given_name=b))["given_name"] == level
     assert compare_records(record(given_name=b), record(given_name=a))["given_name"] == level
+
+
+def test_emails_a_number_apart_are_two_accounts_not_a_typo() -> None:
+    typo = compare_records(
+        record(email="garcia.antonio5281@gmail.com"), record(email="garcia.antonoi5281@gmail.com")
+    )
+    other = compare_records(
+        record(email="garcia.antonio5281@gmail.com"), record(email="garcia.antonio5251@gmail.com")
+    )
+    assert (typo["email"], other["email"]) == ("close", "different")
 
 
 def test_an_ocr_misread_surname_is_close() -> None:

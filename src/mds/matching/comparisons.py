@@ -47,12 +47,14 @@ def _misspelt(a: str, b: str) -> bool:
 
 
 def _typo_of_nickname(a: str, b: str) -> bool:
-    """A typo of a nickname form of the other name (jmi ~ jim ~ james, frncisco ~ paco)."""
+    """A typo of a nickname form of the other name (jmi ~ jim ~ james, frncisco ~ paco). A
+    known name is no typo: joe is one letter from jon, and joe and john are two people."""
     return any(
         DamerauLevenshtein.distance(x, form) <= 1
         for x, y in ((a, b), (b, a))
+        if len(x) >= 3 and not is_known_given_name(x)
         for form in nickname_forms(y)
-        if len(form) >= 3 and len(x) >= 3
+        if len(form) >= 3
     )
 
 
@@ -97,6 +99,10 @@ def _family(a: str, b: str) -> str:
     return DIFFERENT
 
 
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
 def _email(a: MatchRecord, b: MatchRecord) -> str:
     assert a.email and b.email
     if a.email == b.email:
@@ -105,7 +111,13 @@ def _email(a: MatchRecord, b: MatchRecord) -> str:
         return "canonical"
     local_a, domain_a = a.email.rsplit("@", 1)
     local_b, domain_b = b.email.rsplit("@", 1)
-    if domain_a == domain_b and DamerauLevenshtein.distance(local_a, local_b) <= 1:
+    if (
+        domain_a == domain_b
+        and DamerauLevenshtein.distance(local_a, local_b) <= 1
+        # Name-based addresses of two people often differ by their numbers alone
+        # (garcia.antonio5281, garcia.antonio5251): a typo keeps the digits.
+        and _digits(local_a) == _digits(local_b)
+    ):
         return "close"
     return DIFFERENT
 
