@@ -18,7 +18,10 @@ KEY_STRENGTH = {
     "address": 2,
     "full_name": 1,
 }
-CANDIDATES_PER_RECORD = 8
+# Measured on the quality benchmark (20k people, 44k signals): 4 and 8 give the same F1
+# (0.988) and review recall (0.998); the true match shares the strongest keys and ranks first,
+# and every candidate beyond costs a locked user, its identities read and decrypted, and scoring.
+CANDIDATES_PER_RECORD = 4
 
 
 def best_candidates(

@@ -56,13 +56,15 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> int:
         )
     if not rows:
         return 0
+    # Executemany with one cached statement: a multi-row VALUES would be compiled anew for
+    # every batch, which cost more than the insert itself.
     result = session.execute(
         insert(PotentialDuplicate)
-        .values(rows)
         .on_conflict_do_nothing(
             index_elements=["user_a", "user_b"], index_where=text("status = 'open'")
         )
-        .returning(PotentialDuplicate.id)
+        .returning(PotentialDuplicate.id),
+        rows,
     )
     return len(result.all())
 
