@@ -129,33 +129,30 @@ def update_users(session: Session, rows: Sequence[UserRow]) -> None:
         )
 
 
-def lock_users(session: Session, ids: Iterable[uuid.UUID]) -> None:
-    """Row locks on these users, in id order, until commit: a batch and a steward's change
-    to the same users serialize instead of overwriting each other's versions."""
+def lock_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRow]:
+    """Row locks on these users, in id order, until commit, and the users as locked (one
+    statement): a batch and a steward's change to the same users serialize instead of
+    overwriting each other's versions."""
     wanted = sorted(set(ids))
-    if wanted:
-        session.execute(
-            select(CanonicalUser.id)
-            .where(any_of(CanonicalUser.id, wanted))
-            .order_by(CanonicalUser.id)
-            .with_for_update()
-        ).all()
-
-
-def load_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRow]:
-    wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = session.execute(
-        select(
-            CanonicalUser.id,
-            CanonicalUser.status,
-            CanonicalUser.merged_into,
-            CanonicalUser.version,
-            CanonicalUser.created_at,
-        ).where(any_of(CanonicalUser.id, wanted))
-    ).all()
-    return {r.id: UserRow(r.id, r.status, r.merged_into, r.version, r.created_at) for r in rows}
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                _USERS.c.id,
+                _USERS.c.status,
+                _USERS.c.merged_into,
+                _USERS.c.version,
+                _USERS.c.created_at,
+            )
+            .where(any_of(_USERS.c.id, wanted))
+            .order_by(_USERS.c.id)
+            .with_for_update()
+        )
+        .all()
+    )
+    return {r[0]: UserRow(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
 
 def upsert_profiles(

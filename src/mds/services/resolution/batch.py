@@ -106,12 +106,12 @@ class Batch:
         user_ids |= {u for pair in ws.open_pairs for u in pair}
         # Locked before their identities are read, so what is read is what a concurrent merge
         # or split committed, never half of it.
-        user_store.lock_users(session, user_ids)
+        users = user_store.lock_users(session, user_ids)
         for row in existing.values():
             ws.add_identity(row)
         for row in identities.load_by_users(session, keyring, user_ids):
             ws.add_identity(row)
-        for user in user_store.load_users(session, user_ids).values():
+        for user in users.values():
             ws.add_user(user)
         ws.rejected = review.rejected_pairs(session, sorted(user_ids))
         for key_type, key_hash, identity_id, _user in found:

@@ -57,7 +57,8 @@ def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
         row = ws.identities[identity_id]
         if row.record is None or row.user_id is None:
             continue
-        keys = hashed_blocking_keys(row.record, keyring) + hashed_tf_keys(row.record, keyring)
+        blocking = ws.record_keys.get(row.record) or hashed_blocking_keys(row.record, keyring)
+        keys = blocking + hashed_tf_keys(row.record, keyring)
         keyed.append((row.id, ws.survivor(row.user_id), keys))
     match_keys.replace_keys(session, keyed)
     match_keys.delete_keys(session, sorted(ws.erased_identities))

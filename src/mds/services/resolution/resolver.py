@@ -87,6 +87,7 @@ class Resolver:
         self.ws.touch_identity(row)
 
         keys = view.keys if created else hashed_blocking_keys(row.record, self.keyring)
+        self.ws.record_keys[row.record] = keys
         if row.user_id is not None and not changed:
             return self._outcome(signal, Status.LINKED, row.user_id, None, signal_issues)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from mds.domain.events import UserEventType
 from mds.domain.normalization import NormalizedRecord
+from mds.matching.record import MatchRecord
 from mds.store.match_keys import HashedKey
 from mds.store.merges import MergeRecord
 from mds.store.source_identities import IdentityRow
@@ -58,6 +59,8 @@ class Workspace:
     erased_identities: set[uuid.UUID] = field(default_factory=set)
     normalized: dict[uuid.UUID, NormalizedRecord] = field(default_factory=dict)
     tf_batch: defaultdict[HashedKey, int] = field(default_factory=lambda: defaultdict(int))
+    # Blocking keys already hashed for a record this batch, so writing them does not hash again.
+    record_keys: dict[MatchRecord, list[HashedKey]] = field(default_factory=dict)
     # Users whose next event is of a given kind whatever changed (unmerge, split), with the
     # event's related ids.
     announce: dict[uuid.UUID, tuple[UserEventType, dict[str, Any]]] = field(default_factory=dict)

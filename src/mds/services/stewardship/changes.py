@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
@@ -26,7 +25,6 @@ from mds.services.resolution.workspace import Workspace
 from mds.store import audit, lineage, locks, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
-from mds.store.models import CanonicalUser
 
 
 @dataclass
@@ -56,15 +54,14 @@ class Change:
             if row.record is not None:
                 digests += [h for _, h in hashed_blocking_keys(row.record, keyring)]
         locks.lock_hashes(session, digests)
-        user_store.lock_users(session, wanted)
-        found = set(session.scalars(select(CanonicalUser.id).where(CanonicalUser.id.in_(wanted))))
-        missing = [u for u in wanted if u not in found]
+        users = user_store.lock_users(session, wanted)
+        missing = [u for u in wanted if u not in users]
         if missing:
             raise NotFoundError(f"no user {missing[0]}")
         ws = Workspace(now=config.clock())
         for identity in identities.load_by_users(session, keyring, wanted):
             ws.add_identity(identity)
-        for user in user_store.load_users(session, wanted).values():
+        for user in users.values():
             ws.add_user(user)
         ws.rejected = review.rejected_pairs(session, wanted)
         return cls(session, keyring, config, actor, ws)
