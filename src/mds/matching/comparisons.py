@@ -188,8 +188,10 @@ def _when(
         rule: Callable[[MatchRecord, MatchRecord], str],
     ) -> Callable[[MatchRecord, MatchRecord], str]:
         def compare(a: MatchRecord, b: MatchRecord) -> str:
-            if any(getattr(a, x) is None or getattr(b, x) is None for x in attrs):
-                return NULL
+            # A loop, not any(...): a generator per comparison was a tenth of a bulk import.
+            for x in attrs:
+                if getattr(a, x) is None or getattr(b, x) is None:
+                    return NULL
             return rule(a, b)
 
         return compare
