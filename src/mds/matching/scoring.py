@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mds.matching.comparisons import (
     COMPARISONS,
     NAME_COMPARISONS,
+    NULL,
     Comparison,
-    compare_records,
     swapped,
 )
 from mds.matching.parameters import TF_FIELDS, ModelParameters
@@ -23,8 +23,9 @@ SWAP_PENALTY_BITS = 1.0
 _TF_VALUE = {"given_name": "given", "family_name": "family"}
 
 
-@dataclass(frozen=True, slots=True)
-class FieldContribution:
+class FieldContribution(NamedTuple):
+    # A named tuple, not a frozen dataclass: seven are made for every pair scored, and a frozen
+    # dataclass sets each field through object.__setattr__.
     field: str
     level: str
     weight: float
@@ -71,8 +72,10 @@ def _contributions(
     comparisons: tuple[Comparison, ...] = COMPARISONS,
 ) -> tuple[FieldContribution, ...]:
     out = []
-    for name, level in compare_records(a, b, comparisons).items():
-        weight = params.weight(name, level)
+    weights = params.weights
+    for comparison in comparisons:  # as compare_records, without the dict: the hottest loop
+        name, level = comparison.field, comparison.compare(a, b)
+        weight = 0.0 if level == NULL else weights[name][level]
         adjusted = False
         if tf is not None and level == "exact" and name in TF_FIELDS:
             value = getattr(a, _TF_VALUE[name])
