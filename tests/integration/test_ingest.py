@@ -291,3 +291,65 @@ def test_the_population_is_the_store_as_each_batch_finds_it(
     ingest.ingest([signal(f"D-{n}", given_name=f"Other{n}") for n in range(2)])
     with sessions() as session:
         assert ingest.population(session) == 5
+
+
+def test_one_identity_matching_cleanly_links_though_another_is_guarded(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # One person's user holds a typo'd identity (Bb) that shares the most with the incoming,
+    # name-swapped record, but its given name differs; the other identity (Bob ~ Robert) links
+    # cleanly, and that is enough.
+    home = {
+        "line1": "25 Oak Street",
+        "postal_code": "LS1 1HS",
+        "locality": "Leeds",
+        "country": "GB",
+    }
+    elsewhere = {
+        "line1": "73 Park Street",
+        "postal_code": "LS1 3HR",
+        "locality": "Leeds",
+        "country": "GB",
+    }
+    born, email, phone = "1972-10-28", "robert.hill@example.com", "+447931401958"
+    ingest = service(sessions, keyring).ingest
+    [bob] = ingest(
+        [
+            signal(
+                "C-1",
+                given_name="Bob",
+                family_name="Hill",
+                date_of_birth=born,
+                email=email,
+                address=elsewhere,
+            )
+        ]
+    )
+    [bb] = ingest(
+        [
+            signal(
+                "S-1",
+                source="support",
+                given_name="Bb",
+                family_name="Hill",
+                date_of_birth=born,
+                email=email,
+                phone=phone,
+                address=home,
+            )
+        ]
+    )
+    assert bb.status is Status.LINKED and bb.user_id == bob.user_id
+    [swapped] = ingest(
+        [
+            signal(
+                "C-2",
+                given_name="Hil",
+                family_name="Robert",
+                date_of_birth=born,
+                phone=phone,
+                address=home,
+            )
+        ]
+    )
+    assert (swapped.status, swapped.user_id) == (Status.LINKED, bob.user_id)
