@@ -7,7 +7,7 @@ the model parameters (m/u), so training can change them without touching these r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -228,11 +228,9 @@ COMPARISON_BY_FIELD = {c.field: c for c in COMPARISONS}
 NAME_COMPARISONS = (COMPARISON_BY_FIELD["given_name"], COMPARISON_BY_FIELD["family_name"])
 
 
-def compare_records(
-    a: MatchRecord, b: MatchRecord, comparisons: Iterable[Comparison] = COMPARISONS
-) -> dict[str, str]:
+def compare_records(a: MatchRecord, b: MatchRecord) -> dict[str, str]:
     """The comparison vector: field → level."""
-    return {c.field: c.compare(a, b) for c in comparisons}
+    return {c.field: c.compare(a, b) for c in COMPARISONS}
 
 
 def swapped(record: MatchRecord) -> MatchRecord:

@@ -151,15 +151,6 @@ def score_between(
     return PairScorer(params, tf, prior_weight).between(records, held)
 
 
-def best_or_combined(scores: list[PairScore], prior_weight: float) -> PairScore:
-    best = max(scores, key=lambda s: s.match_weight)
-    if len(scores) > 1:
-        combined = combine(scores, prior_weight)
-        if combined.match_weight > best.match_weight:
-            best = combined
-    return best
-
-
 @dataclass
 class PairScorer:
     """Scores with one batch's parameters, term frequencies and prior, and remembers each pair:
@@ -178,8 +169,8 @@ class PairScorer:
         return score
 
     def between(self, records: list[MatchRecord], held: list[MatchRecord]) -> PairScore:
-        """As `score_between`."""
-        return best_or_combined([self.pair(r, h) for r in records for h in held], self.prior_weight)
+        """As `score_between`: the strongest of `scores_between`."""
+        return self.scores_between(records, held)[0]
 
     def scores_between(
         self, records: list[MatchRecord], held: list[MatchRecord]
