@@ -58,6 +58,20 @@ def test_a_new_person_becomes_a_user_with_lineage_event_and_audit(
         assert "signal.resolved" in actions
 
 
+def test_new_users_and_identities_get_ids_that_grow_with_time(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring).ingest
+    [first] = ingest([signal("C-1", **ANA)])
+    [second] = ingest([signal("C-2", given_name="Bea", family_name="Ruiz", email="b@x.es")])
+    assert first.user_id is not None and second.user_id is not None
+    assert first.user_id.version == second.user_id.version == 7
+    assert first.user_id.bytes < second.user_id.bytes
+    with sessions() as session:
+        identity_ids = session.scalars(select(SourceIdentity.id)).all()
+    assert {i.version for i in identity_ids} == {7}
+
+
 def test_resending_a_signal_changes_nothing(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:

@@ -78,46 +78,47 @@ def ranked_candidates(
     `strength` counts 1), ties by id, as `matching.candidates.best_candidates` ranks them. In a
     large store a common name reaches many users; ranking them here spares reading every one of
     them into Python. A key shared by more than `per_key` identities reaches only `per_key`."""
-    records, types, hashes, strengths = [], [], [], []
+    # Keys are numbered once, so the ranking joins and groups on integers, not on (text, bytea).
+    numbers: dict[HashedKey, int] = {}
+    records, key_numbers, strengths = [], [], []
     for index, keys in enumerate(wanted_by_record):
-        for key_type, key_hash in dict.fromkeys(keys):
+        for key in dict.fromkeys(keys):
             records.append(index)
-            types.append(key_type)
-            hashes.append(key_hash)
-            strengths.append(strength.get(key_type, 1))
+            key_numbers.append(numbers.setdefault(key, len(numbers) + 1))
+            strengths.append(strength.get(key[0], 1))
     if not records:
         return []
     rows = session.execute(
         text(
-            "WITH wanted AS ("
-            "   SELECT * FROM unnest(CAST(:records AS int[]), CAST(:types AS text[]),"
-            "     CAST(:hashes AS bytea[]), CAST(:strengths AS int[]))"
-            "     AS w(record, key_type, key_hash, strength)),"
-            " keys AS (SELECT DISTINCT key_type, key_hash FROM wanted),"
-            " hits AS ("
-            "   SELECT k.key_type, k.key_hash, m.source_identity_id, m.user_id FROM keys k"
+            "WITH keys AS ("
+            "   SELECT * FROM unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[]))"
+            "     WITH ORDINALITY AS k(key_type, key_hash, key_no)),"
+            " wanted AS ("
+            "   SELECT * FROM unnest(CAST(:records AS int[]), CAST(:key_numbers AS bigint[]),"
+            "     CAST(:strengths AS int[])) AS w(record, key_no, strength)),"
+            " hits AS MATERIALIZED ("
+            "   SELECT k.key_no, m.source_identity_id, m.user_id FROM keys k"
             "   CROSS JOIN LATERAL ("
             "     SELECT source_identity_id, user_id FROM match_keys"
             "     WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
             "       AND match_keys.user_id IS NOT NULL"
             "     LIMIT :per_key) AS m),"
             # A user counts once per key of a record, however many of its identities carry it.
-            " shared AS ("
-            "   SELECT DISTINCT w.record, w.key_type, w.key_hash, w.strength, h.user_id"
-            "   FROM wanted w JOIN hits h USING (key_type, key_hash)),"
+            " key_users AS (SELECT DISTINCT key_no, user_id FROM hits),"
+            # uuid order is byte order, the order of the ids' text in Python.
             " scored AS ("
             "   SELECT record, user_id, row_number() OVER ("
-            "     PARTITION BY record"
-            '     ORDER BY sum(strength) DESC, user_id::text COLLATE "C") AS rank'
-            "   FROM shared GROUP BY record, user_id),"
+            "     PARTITION BY record ORDER BY sum(strength) DESC, user_id) AS rank"
+            "   FROM wanted JOIN key_users USING (key_no) GROUP BY record, user_id),"
             " kept AS (SELECT DISTINCT user_id FROM scored WHERE rank <= :per_record)"
-            " SELECT h.key_type, h.key_hash, h.source_identity_id, h.user_id"
-            " FROM hits h JOIN kept USING (user_id)"
+            " SELECT k.key_type, k.key_hash, h.source_identity_id, h.user_id"
+            " FROM hits h JOIN kept USING (user_id) JOIN keys k USING (key_no)"
         ),
         {
+            "types": [key_type for key_type, _ in numbers],
+            "hashes": [key_hash for _, key_hash in numbers],
             "records": records,
-            "types": types,
-            "hashes": hashes,
+            "key_numbers": key_numbers,
             "strengths": strengths,
             "per_record": per_record,
             "per_key": per_key,

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from mds.domain.ids import new_id
 from mds.store.bulk import any_of
 from mds.store.models import PotentialDuplicate
 
@@ -43,7 +44,7 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> int:
         )
         rows.append(
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "user_a": a,
                 "user_b": b,
                 "user_a_version": versions[0],
@@ -135,7 +136,7 @@ def record_rejection(
     a, b = sorted(pair)
     session.execute(
         insert(PotentialDuplicate).values(
-            id=uuid.uuid4(),
+            id=new_id(),
             user_a=a,
             user_b=b,
             user_a_version=0,

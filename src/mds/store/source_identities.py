@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from mds.domain.ids import new_id
 from mds.matching.record import MatchRecord
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
@@ -220,7 +221,7 @@ def add_source_identity(
     identity_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     row = IdentityRow(
-        id=identity_id or uuid.uuid4(),
+        id=identity_id or new_id(),
         source_system=source_system,
         source_record_id=source_record_id,
         user_id=user_id,

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
+from mds.domain.ids import new_id
 from mds.domain.profile import PII_ATTRIBUTES, Profile
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
@@ -83,7 +84,7 @@ def create_users(
 def create_user(
     session: Session, keyring: Keyring, profile: Profile, user_id: uuid.UUID | None = None
 ) -> uuid.UUID:
-    user_id = user_id or uuid.uuid4()
+    user_id = user_id or new_id()
     create_users(session, keyring, [(user_id, profile)])
     return user_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from mds.domain.ids import new_id
 from mds.services.resolution.workspace import Workspace
 from mds.store.merges import MergeRecord
 
@@ -50,6 +51,6 @@ def merge_into(
     ws.merged_away[merged.id] = survivor.id
     ws.touch_user(merged.id)
     ws.touch_user(survivor.id)
-    record = MergeRecord(uuid.uuid4(), "merge", survivor.id, merged.id, snapshot, actor, reason)
+    record = MergeRecord(new_id(), "merge", survivor.id, merged.id, snapshot, actor, reason)
     ws.merges.append(record)
     return record

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from mds.domain.ids import new_id
 from mds.domain.normalization import NormalizedRecord, normalize_attributes
 from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
@@ -71,7 +72,7 @@ class Resolver:
         created = row is None
         if row is None:
             row = IdentityRow(
-                uuid.uuid4(), signal.source_system, signal.source_record_id, None, {}, None
+                new_id(), signal.source_system, signal.source_record_id, None, {}, None
             )
             self.ws.add_identity(row)
             self.ws.new_identities.add(row.id)
@@ -272,7 +273,7 @@ class Resolver:
         if row is None:
             # Remember the erasure so that older signals for this record stay ignored.
             row = IdentityRow(
-                uuid.uuid4(), signal.source_system, signal.source_record_id, None, {}, None
+                new_id(), signal.source_system, signal.source_record_id, None, {}, None
             )
             self.ws.add_identity(row)
             self.ws.new_identities.add(row.id)

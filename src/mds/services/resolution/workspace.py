@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from mds.domain.events import UserEventType
+from mds.domain.ids import new_id
 from mds.domain.normalization import NormalizedRecord
 from mds.matching.record import MatchRecord
 from mds.store.match_keys import HashedKey
@@ -142,7 +143,7 @@ class Workspace:
         self.resurvive.add(user_id)
 
     def create_user(self) -> UserRow:
-        user = UserRow(uuid.uuid4(), "active", None, 1, self.now)
+        user = UserRow(new_id(), "active", None, 1, self.now)
         self.users[user.id] = user
         self.new_users.add(user.id)
         self.resurvive.add(user.id)

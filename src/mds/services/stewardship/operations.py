@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
 from mds.domain.events import UserEvent, UserEventType
+from mds.domain.ids import new_id
 from mds.security.keyring import Keyring
 from mds.services.errors import ConflictError, InvalidFieldError, NotFoundError
 from mds.services.resolution.config import ResolutionConfig
@@ -131,7 +132,7 @@ class Stewardship:
         ws.announce[survivor_id] = (UserEventType.UNMERGED, related)
         ws.announce[merged_id] = (UserEventType.UNMERGED, related)
         undo = MergeRecord(
-            uuid.uuid4(),
+            new_id(),
             "unmerge",
             survivor_id,
             merged_id,
@@ -183,7 +184,7 @@ class Stewardship:
         ws.announce[new_user.id] = (UserEventType.CREATED, related)
         ws.announce[user_id] = (UserEventType.UPDATED, related)
         record = MergeRecord(
-            uuid.uuid4(), "split", user_id, new_user.id, {"survivor": before}, actor, reason
+            new_id(), "split", user_id, new_user.id, {"survivor": before}, actor, reason
         )
         ws.merges.append(record)
         change.finish()
