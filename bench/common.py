@@ -89,6 +89,41 @@ def bearer_token(env: dict[str, str], *scopes: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def _process_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
+    """CPU seconds (user + system) of a process from /proc, optionally with its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if with_reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(pgdata: Path) -> float:
+    """CPU seconds PostgreSQL has used so far: the postmaster, the backends that exited (the
+    postmaster reaped them) and the processes still running (backends, WAL writer,
+    checkpointer). Differences of this count the database's share of a measured run, whatever
+    else the machine is doing (Linux only)."""
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    total = _process_seconds(postmaster, with_reaped_children=True)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                total += _process_seconds(int(entry.name))
+        except (OSError, ValueError):
+            continue  # exited meanwhile: the postmaster's reaped total has it
+    return total
+
+
+def wal_written(url: str) -> tuple[int, int]:
+    """Bytes of WAL and full-page images written by the server so far (pg_stat_wal)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 RUN_DATABASE = "bench_run"
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -28,7 +29,14 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import PreloadedStore, bearer_token, open_store, percentiles
+from bench.common import (
+    PreloadedStore,
+    bearer_token,
+    open_store,
+    percentiles,
+    server_cpu_seconds,
+    wal_written,
+)
 from bench.people import Person, generate
 from mds.domain.normalization import normalize_attributes
 from mds.domain.profile import Profile
@@ -167,6 +175,8 @@ def post_latencies(
         server.wait(timeout=30)
 
 
+IMPORT_CPU: list[float] = []  # CPU seconds of each `mds import` run, process start included
+
 # Runs `mds` and reports its own peak RSS at exit.
 # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child forked from this benchmark (which
 # holds every generated person) would report the benchmark's size instead of its own.
@@ -184,12 +194,17 @@ runpy.run_module("mds", run_name="__main__", alter_sys=True)
 def time_import(env: dict[str, str], path: Path, profile: str | None) -> tuple[float, str, str]:
     """Seconds, peak memory and summary line of one `mds import` run."""
     runner = ["-m", "cProfile", "-o", profile, "-m", "mds"] if profile else ["-c", _PEAK_RSS]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, *runner, "import", str(path)],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     seconds = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    IMPORT_CPU.append(
+        children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
+    )
     if result.returncode != 0:
         print(result.stderr[-2000:])
     lines = result.stderr.splitlines()
@@ -266,12 +281,26 @@ def main() -> None:
         print(f"`mds import` of {len(signals):,} signals into a {len(stored):,}-user store:")
         print(f"  baseline raw COPY of the same rows: {len(signals) / baseline_s:,.0f} rows/s")
         env["DATABASE_URL"] = preloaded.fresh_run().replace("postgresql+psycopg", "postgresql")
+        pgdata = preloaded.server.pgdata
+        server_before, wal_before = server_cpu_seconds(pgdata), wal_written(env["DATABASE_URL"])
         seconds, memory, summary = time_import(env, path, args.profile)
+        server_s = server_cpu_seconds(pgdata) - server_before
+        wal_after = wal_written(env["DATABASE_URL"])
+        wal_bytes, wal_fpi = wal_after[0] - wal_before[0], wal_after[1] - wal_before[1]
         print(
             f"  {len(signals) / seconds:,.0f} signals/s ({seconds:.1f}s, process start included;"
             f" import / COPY time {seconds / baseline_s:,.0f}x), {memory}"
         )
         print(f"  {summary}")
+        # Work done, steadier than wall time on a shared machine: CPU per signal on each side of
+        # the connection, and the WAL the database wrote (full-page images mostly).
+        per_signal = 1000 / len(signals)
+        print(
+            f"  CPU per signal: import {IMPORT_CPU[-1] * per_signal:.2f} ms (process start"
+            f" included), PostgreSQL {server_s * per_signal:.2f} ms; WAL"
+            f" {wal_bytes / len(signals) / 1024:.0f} KiB per signal"
+            f" ({wal_fpi / len(signals):.1f} full-page images per signal)"
+        )
 
         posts = generate(args.posts, seed=99).signals[: args.posts]
         latencies, server_mib = post_latencies(env, [e.signal for e in posts], args.rate)
