@@ -175,8 +175,6 @@ def post_latencies(
         server.wait(timeout=30)
 
 
-IMPORT_CPU: list[float] = []  # CPU seconds of each `mds import` run, process start included
-
 # Runs `mds` and reports its own peak RSS at exit.
 # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child forked from this benchmark (which
 # holds every generated person) would report the benchmark's size instead of its own.
@@ -191,8 +189,11 @@ runpy.run_module("mds", run_name="__main__", alter_sys=True)
 """
 
 
-def time_import(env: dict[str, str], path: Path, profile: str | None) -> tuple[float, str, str]:
-    """Seconds, peak memory and summary line of one `mds import` run."""
+def time_import(
+    env: dict[str, str], path: Path, profile: str | None
+) -> tuple[float, float, str, str]:
+    """Seconds, CPU seconds (process start included), peak memory and summary line of one
+    `mds import` run."""
     runner = ["-m", "cProfile", "-o", profile, "-m", "mds"] if profile else ["-c", _PEAK_RSS]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -202,7 +203,7 @@ def time_import(env: dict[str, str], path: Path, profile: str | None) -> tuple[f
     )  # fmt: skip
     seconds = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    IMPORT_CPU.append(
+    cpu = (
         children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
     )
     if result.returncode != 0:
@@ -211,7 +212,7 @@ def time_import(env: dict[str, str], path: Path, profile: str | None) -> tuple[f
     peak = next((line.split()[1] for line in lines if line.startswith("peak-rss-kib")), None)
     memory = f"peak RSS {int(peak) / 1024:.0f} MiB" if peak else "peak RSS not measured (profiled)"
     summary = [line for line in lines if line.startswith("imported")]
-    return seconds, memory, summary[-1] if summary else result.stderr[-300:]
+    return seconds, cpu, memory, summary[-1] if summary else result.stderr[-300:]
 
 
 def bench_signals(stored: list[Person], count: int) -> list[dict]:
@@ -283,7 +284,7 @@ def main() -> None:
         env["DATABASE_URL"] = preloaded.fresh_run().replace("postgresql+psycopg", "postgresql")
         pgdata = preloaded.server.pgdata
         server_before, wal_before = server_cpu_seconds(pgdata), wal_written(env["DATABASE_URL"])
-        seconds, memory, summary = time_import(env, path, args.profile)
+        seconds, import_cpu_s, memory, summary = time_import(env, path, args.profile)
         server_s = server_cpu_seconds(pgdata) - server_before
         wal_after = wal_written(env["DATABASE_URL"])
         wal_bytes, wal_fpi = wal_after[0] - wal_before[0], wal_after[1] - wal_before[1]
@@ -296,7 +297,7 @@ def main() -> None:
         # the connection, and the WAL the database wrote (full-page images mostly).
         per_signal = 1000 / len(signals)
         print(
-            f"  CPU per signal: import {IMPORT_CPU[-1] * per_signal:.2f} ms (process start"
+            f"  CPU per signal: import {import_cpu_s * per_signal:.2f} ms (process start"
             f" included), PostgreSQL {server_s * per_signal:.2f} ms; WAL"
             f" {wal_bytes / len(signals) / 1024:.0f} KiB per signal"
             f" ({wal_fpi / len(signals):.1f} full-page images per signal)"
