@@ -83,6 +83,9 @@ def import_processes(url: str, data_dir: Path, signals: list[Emitted], batch: in
         DATABASE_URL=url.replace("postgresql+psycopg", "postgresql"),
         MDS_DATA_DIR=str(data_dir),
         MDS_INGEST_BATCH_SIZE=str(batch),
+        # Each process sees part of the file: as an operator splitting a load would, say how
+        # big the whole load is, so that every process sizes its match prior alike.
+        MDS_EXPECTED_IDENTITIES=str(len(signals)),
     )
     processes = []
     for k in range(n):
@@ -119,6 +122,7 @@ def run_once(
     else:
         service = IngestService(sessions, keyring, ResolutionConfig.from_settings(settings))
         parsed = [Signal.model_validate(e.signal) for e in signals]
+        service.expect_load(len(parsed))  # as `mds import` does for a file
         for offset in range(0, len(parsed), batch):
             service.ingest(parsed[offset : offset + batch])
     elapsed = time.perf_counter() - started

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     link_threshold: float = Field(default=0.995, gt=0, lt=1)
     review_threshold: float = Field(default=0.30, gt=0, lt=1)
+    # Identities the store will hold once the load under way is in (0: what it holds now).
+    expected_identities: int = Field(default=0, ge=0)
     source_trust: str = "crm,support,signup"
     ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
 

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from mds.config import LogFormat, SettingsError, load_settings
+from mds.services.resolution.config import ResolutionConfig
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +49,12 @@ def test_prefixed_settings_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert settings.key_file_path == tmp_path / "keys" / "kek.json"
 
 
+def test_the_expected_store_size_reaches_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ResolutionConfig.from_settings(load_settings()).expected_identities == 0
+    monkeypatch.setenv("MDS_EXPECTED_IDENTITIES", "2000000")
+    assert ResolutionConfig.from_settings(load_settings()).expected_identities == 2_000_000
+
+
 def test_empty_database_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "")
     assert load_settings().database_url is None
@@ -63,6 +70,7 @@ def test_empty_database_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> N
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL"),
         ("MDS_DB_POOL_SIZE", "0", "MDS_DB_POOL_SIZE"),
         ("MDS_AUTO_MIGRATE", "perhaps", "MDS_AUTO_MIGRATE"),
+        ("MDS_EXPECTED_IDENTITIES", "-5", "MDS_EXPECTED_IDENTITIES"),
     ],
 )
 def test_invalid_setting_names_the_variable(

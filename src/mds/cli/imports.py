@@ -73,6 +73,8 @@ def import_signals(
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}", param_hint="FILE")
     total = _count_lines(path) if path else None
+    if total:
+        service.expect_load(total)
     stream = sys.stdin if path is None else path.open(encoding="utf-8", newline="")
     decisions: Counter[str] = Counter()
     failed = 0

@@ -48,6 +48,15 @@ class IngestService:
     after_load: Callable[[], None] | None = None
     advisory_locks: bool = True
     _term_counts: TermCounts = field(default_factory=TermCounts)
+    _load_target: int = 0
+
+    def expect_load(self, signals: int) -> None:
+        """A load of `signals` signals is starting: size the match prior for the store it ends
+        in. The prior falls as the store grows (more people, more chance look-alikes); in a young
+        store the same pair would link early in the load and not late, so arrival order would
+        decide. Every signal may bring a new identity, so this is an upper bound."""
+        with self.sessions() as session:
+            self._load_target = self.population(session) + signals
 
     def population(self, session: Session) -> int:
         """Identities in the store, counted for every batch: term frequencies are counts over
@@ -109,6 +118,7 @@ class IngestService:
             self.population,
             self._term_counts,
             self.after_load,
+            max(self.config.expected_identities, self._load_target),
         )
         batch.answer_duplicates()
         if fresh:

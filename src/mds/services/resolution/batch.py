@@ -49,6 +49,7 @@ class Batch:
     population: Callable[[Session], int]
     term_counts: Callable[[Session, Sequence[HashedKey], int], dict[HashedKey, int]]
     after_load: Callable[[], None] | None = None
+    expected_identities: int = 0  # the store's size once the load under way is in
 
     def answer_duplicates(self) -> None:
         fresh = set(self.fresh)
@@ -69,8 +70,10 @@ class Batch:
         self._load()
         if self.after_load is not None:
             self.after_load()
+        # Term frequencies are shares of the store as it is; the prior is for the store the
+        # load ends in, so that it is the same for every batch of the load.
         frequency, population = self._term_frequency()
-        prior = self.config.parameters.prior_weight_for(population)
+        prior = self.config.parameters.prior_weight_for(max(population, self.expected_identities))
         scorer = PairScorer(self.config.parameters, frequency, prior)
         resolver = Resolver(self.ws, self.keyring, self.config, scorer, self.actor)
         for i in sorted(self.fresh, key=lambda i: (self.signals[i].occurred_at, i)):

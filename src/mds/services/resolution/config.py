@@ -23,6 +23,9 @@ class ResolutionConfig:
     rules: SurvivorshipRules = field(default_factory=SurvivorshipRules)
     default_region: str | None = None
     clock: Callable[[], datetime] = _utcnow
+    # The prior of a match is set by the store's size; during a bulk load into a young store
+    # the size it will reach is the better measure (see `IngestService.expect_load`).
+    expected_identities: int = 0
     # Events for Debezium (written to the WAL, deleted at once) instead of the built-in relay.
     debezium_outbox: bool = False
 
@@ -35,5 +38,6 @@ class ResolutionConfig:
             thresholds=Thresholds(link=settings.link_threshold, review=settings.review_threshold),
             rules=SurvivorshipRules(trust_order=settings.source_trust_order),
             default_region=settings.default_region,
+            expected_identities=settings.expected_identities,
             debezium_outbox=settings.outbox_mode is OutboxMode.DEBEZIUM,
         )
