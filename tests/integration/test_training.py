@@ -4,8 +4,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mds.security.keyring import Keyring
 from mds.services.training import train_model
-from mds.store import match_models
-from mds.store.models import MatchModel
+from mds.store import match_keys, match_models
+from mds.store.models import MatchModel, SourceIdentity
 from tests.integration.ingest_helpers import ANA, service, signal
 
 
@@ -41,3 +41,19 @@ def test_training_stores_a_new_active_version_used_by_later_decisions(
     with sessions() as session:
         assert match_models.active(session).version == 1
     assert second.version == 2
+
+
+def test_training_samples_thousands_of_shared_keys(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # A store of any size shares more keys than the sample takes; the sample must not travel
+    # back to the database as one list of values (15k of them overflowed PostgreSQL's stack).
+    ingest = service(sessions, keyring)
+    ingest.ingest([signal("C-1", **ANA), signal("C-2", **{**ANA, "email": "ana@example.org"})])
+    with sessions() as session, session.begin():
+        held = session.execute(select(SourceIdentity.id, SourceIdentity.user_id)).all()
+        shared = [("name_dob", n.to_bytes(32, "big")) for n in range(20_000)]
+        match_keys.replace_keys(session, [(i, u, shared) for i, u in held])
+
+    report = train_model(sessions, keyring, dry_run=True, sample_keys=20_000)
+    assert report.result.pairs == 1  # one pair of identities, however many keys they share

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from mds.matching.comparisons import compare_records
@@ -14,7 +14,6 @@ from mds.matching.em import TrainingResult, train
 from mds.security.keyring import Keyring
 from mds.store import match_models
 from mds.store import source_identities as identities
-from mds.store.models import MatchKey
 
 PAIRS_PER_KEY = 20
 
@@ -37,27 +36,21 @@ def train_model(
     """Compare identities that share a blocking key (a sample of keys), then run EM."""
     with sessions() as session:
         current = match_models.active(session)
-        # Keys shared by several identities, sampled in the database (the store may be large).
-        sampled = session.execute(
+        # Keys shared by several identities, sampled in the database (the store may be large),
+        # and their identities, in one statement: a sample of thousands of keys sent back as a
+        # list of values overflowed PostgreSQL's parser stack.
+        rows = session.execute(
             text(
-                "SELECT key_type, key_hash FROM match_keys"
+                "WITH sampled AS ("
+                " SELECT key_type, key_hash FROM match_keys"
                 " WHERE key_type NOT LIKE 'tf_%' AND user_id IS NOT NULL"
                 " GROUP BY key_type, key_hash HAVING count(*) > 1"
-                " ORDER BY md5(key_hash::text || :seed) LIMIT :n"
+                " ORDER BY md5(key_hash::text || :seed) LIMIT :n)"
+                " SELECT m.key_type, m.key_hash, m.source_identity_id"
+                " FROM match_keys m JOIN sampled USING (key_type, key_hash)"
             ),
             {"seed": str(seed), "n": sample_keys},
         ).all()
-        rows = (
-            session.execute(
-                select(MatchKey.key_type, MatchKey.key_hash, MatchKey.source_identity_id).where(
-                    tuple_(MatchKey.key_type, MatchKey.key_hash).in_(
-                        [(t, bytes(h)) for t, h in sampled]
-                    )
-                )
-            ).all()
-            if sampled
-            else []
-        )
         shared: dict[tuple[str, bytes], list[uuid.UUID]] = {}
         for key_type, key_hash, identity in rows:
             shared.setdefault((key_type, bytes(key_hash)), []).append(identity)
