@@ -1,9 +1,10 @@
 """Linkage quality on generated people with known truth, ingested in random order.
 
 Reports pairwise precision, recall and F1 of the automatic links, recall when open review items
-count as found, blocking recall, and the agreement between two runs in different orders.
+count as found, blocking recall, and the agreement between two runs in different orders; with
+`--trained`, also the links made with the model `mds model train` fits to the first run's store.
 
-Run: `.venv/bin/python bench/quality.py [--persons N] [--batch B] [--seed S]`.
+Run: `.venv/bin/python bench/quality.py [--persons N] [--batch B] [--seed S] [--trained]`.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from bench.people import PROFILES, Emitted, generate
 from mds.domain.normalization import normalize_attributes
 from mds.domain.signals import Signal
 from mds.matching.blocking import blocking_keys
+from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord, match_record
 from mds.services.ingest import IngestService
 from mds.services.resolution.config import ResolutionConfig
+from mds.services.training import train_model
 from mds.store.models import CanonicalUser, PotentialDuplicate, SourceIdentity
 
 Record = tuple[str, str]
@@ -107,8 +110,15 @@ def import_processes(url: str, data_dir: Path, signals: list[Emitted], batch: in
 
 
 def run_once(
-    url: str, data_dir: Path, signals: list[Emitted], batch: int, processes: int = 0
+    url: str,
+    data_dir: Path,
+    signals: list[Emitted],
+    batch: int,
+    processes: int = 0,
+    parameters: ModelParameters = DEFAULT_PARAMETERS,
+    train: bool = False,
 ) -> tuple[dict, float]:
+    """Ingest `signals`; with `train`, also what `mds model train` makes of the store after."""
     store = open_store(url, data_dir)
     engine, sessions, keyring, settings = (
         store.engine,
@@ -120,7 +130,8 @@ def run_once(
     if processes:
         import_processes(url, data_dir, signals, batch, processes)
     else:
-        service = IngestService(sessions, keyring, ResolutionConfig.from_settings(settings))
+        config = ResolutionConfig.from_settings(settings, parameters)
+        service = IngestService(sessions, keyring, config)
         parsed = [Signal.model_validate(e.signal) for e in signals]
         service.expect_load(len(parsed))  # as `mds import` does for a file
         for offset in range(0, len(parsed), batch):
@@ -168,8 +179,21 @@ def run_once(
             )
             for *_, e in review_rows
         ]
+    trained = train_model(sessions, keyring, dry_run=True).result.parameters if train else None
     engine.dispose()
-    return {"assignment": assignment, "reviews": reviews, "reasons": reasons}, elapsed
+    result = {"assignment": assignment, "reviews": reviews, "reasons": reasons, "trained": trained}
+    return result, elapsed
+
+
+def linkage(result: dict, truth: set) -> tuple[float, float, float, float]:
+    """Precision, recall and F1 of the automatic links; recall counting open review items."""
+    linked = pair_set(result["assignment"])
+    tp = len(linked & truth)
+    precision = tp / len(linked) if linked else 1.0
+    recall = tp / len(truth)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    with_review = pair_set(clusters_with_reviews(result["assignment"], result["reviews"]))
+    return precision, recall, f1, len(with_review & truth) / len(truth)
 
 
 def clusters_with_reviews(assignment: dict[Record, object], reviews: list) -> dict[Record, object]:
@@ -223,6 +247,11 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=2, help="also run `mds import` in N interleaved processes"
     )
+    parser.add_argument(
+        "--trained",
+        action="store_true",
+        help="also link with the model `mds model train` fits to the first run's store",
+    )
     args = parser.parse_args()
 
     population = generate(args.persons, seed=args.seed, profile=args.profile)
@@ -245,15 +274,12 @@ def main() -> None:
         shuffled = signals[:]
         random.Random(order_seed).shuffle(shuffled)
         with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
-            result, elapsed = run_once(url, Path(tmp), shuffled, args.batch)
+            result, elapsed = run_once(
+                url, Path(tmp), shuffled, args.batch, train=args.trained and run == 1
+            )
         runs.append(result)
         linked = pair_set(result["assignment"])
-        tp = len(linked & truth)
-        precision = tp / len(linked) if linked else 1.0
-        recall = tp / len(truth)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        with_review = pair_set(clusters_with_reviews(result["assignment"], result["reviews"]))
-        review_recall = len(with_review & truth) / len(truth)
+        precision, recall, f1, review_recall = linkage(result, truth)
         users = len(set(result["assignment"].values()))
         print(
             f"run {run} (order seed {order_seed}): {len(signals) / elapsed:,.0f} signals/s,"
@@ -268,6 +294,7 @@ def main() -> None:
         if false_pairs:
             print(f"  false links          {len(false_pairs):,} pairs")
         if args.examples and run == 1:
+            with_review = pair_set(clusters_with_reviews(result["assignment"], result["reviews"]))
             persons_of: dict[object, set[int]] = defaultdict(set)
             person_by_record = {
                 (e.signal["source_system"], e.signal["source_record_id"]): e.person for e in signals
@@ -291,6 +318,21 @@ def main() -> None:
     if args.examples:
         show_examples(signals, sorted(first - second), "LINKED IN RUN 1 ONLY", args.examples)
         show_examples(signals, sorted(second - first), "LINKED IN RUN 2 ONLY", args.examples)
+
+    if args.trained:
+        # What a data engineer gets from `mds model train` after the first load: the model
+        # trained on run 1's store, then the same signals in the same order into a fresh one.
+        shuffled = signals[:]
+        random.Random(args.seed + 1).shuffle(shuffled)
+        with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+            trained = runs[0]["trained"]
+            result, _ = run_once(url, Path(tmp), shuffled, args.batch, parameters=trained)
+        precision, recall, f1, review_recall = linkage(result, truth)
+        print(
+            f"with the model `mds model train` fits to run 1's store (run 1's order):"
+            f" precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f},"
+            f" recall with review {review_recall:.4f}"
+        )
 
     if args.processes:
         shuffled = signals[:]

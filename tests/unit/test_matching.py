@@ -17,10 +17,11 @@ from mds.matching.decision import (
     guards,
     linking_score,
 )
-from mds.matching.em import train
+from mds.matching.em import train, u_from_random_pairs
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScorer, combine, score_between, score_pair
+from mds.services.training import random_pairs
 from tests.unit.matching_helpers import record
 
 ANA = record(
@@ -309,6 +310,36 @@ def test_em_recovers_separated_m_and_u() -> None:
     assert params.u["date_of_birth"]["different"] > 0.95
     assert 0.05 < params.prior < 0.15
     assert ModelParameters.from_json(1, params.to_json()).weights == params.weights
+
+
+def test_em_keeps_u_measured_on_random_pairs() -> None:
+    # Candidates blocked on the given name all agree on it, matches or not: a u measured among
+    # them makes the shared name worthless. Random pairs say how rare agreeing on it is.
+    rng = random.Random(3)
+    blocked = [{"given_name": "exact", "date_of_birth": "exact"}] * 300
+    blocked += [{"given_name": "exact", "date_of_birth": "different"}] * 3000
+    at_random = [
+        {
+            "given_name": rng.choice(["different"] * 99 + ["exact"]),
+            "date_of_birth": rng.choice(["different"] * 999 + ["exact"]),
+        }
+        for _ in range(20_000)
+    ]
+    u = u_from_random_pairs(at_random)
+    fixed = train(blocked, DEFAULT_PARAMETERS, fixed_u=u).parameters
+    free = train(blocked, DEFAULT_PARAMETERS).parameters
+    assert fixed.u == u
+    assert fixed.weights["given_name"]["exact"] > 4
+    assert free.weights["given_name"]["exact"] < 1
+    with pytest.raises(ValueError, match="random pairs"):
+        u_from_random_pairs([])
+
+
+def test_random_pairs_are_distinct_pairs_of_different_records() -> None:
+    pairs = random_pairs(list(range(100)), 500, seed=1)
+    assert len(pairs) == len(set(pairs)) == 500
+    assert all(a < b for a, b in pairs)
+    assert len(random_pairs(list(range(5)), 500, seed=1)) == 10  # all there are
 
 
 def test_candidates_are_ranked_by_shared_key_strength_and_bounded() -> None:

@@ -3,13 +3,18 @@
 The vectors come from candidate pairs produced by blocking (see `mds model train`). Null levels
 carry no information and are skipped in both steps. A small pseudo-count keeps every level
 possible, so a level unseen in training does not become a certainty.
+
+u, the chance of each level between two different people, is best measured on random pairs
+(almost all non-matches), as Splink does: non-matches that blocking proposes agree on the very
+fields they were blocked on, so a u estimated among them makes a shared name look like no
+evidence at all. Given such a u, EM estimates m and leaves u as measured.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mds.matching.comparisons import COMPARISONS, NULL
 from mds.matching.parameters import ModelParameters, Table
@@ -50,22 +55,33 @@ def _estimate(vectors: Sequence[Vector], weights: Sequence[float]) -> Table:
     return table
 
 
+def u_from_random_pairs(vectors: Sequence[Vector]) -> Table:
+    """Each level's share among random pairs of records: u, as nearly all are non-matches."""
+    if not vectors:
+        raise ValueError("no random pairs to measure u on")
+    return _estimate(vectors, [1.0] * len(vectors))
+
+
 def train(
     vectors: Sequence[Vector],
     start: ModelParameters,
     *,
+    fixed_u: Table | None = None,
     max_iterations: int = 500,
     tolerance: float = 1e-4,
 ) -> TrainingResult:
+    """EM on candidate pairs; with `fixed_u` (from random pairs) only m and the prior move."""
     if not vectors:
         raise ValueError("no comparison vectors to train on")
-    params = start
+    params = start if fixed_u is None else replace(start, u=fixed_u)
     for iteration in range(1, max_iterations + 1):
         posteriors = [_posterior(v, params) for v in vectors]
         prior = min(max(sum(posteriors) / len(posteriors), 1e-9), 1 - 1e-9)
         m = _estimate(vectors, posteriors)
-        u = _estimate(vectors, [1 - p for p in posteriors])
-        updated = ModelParameters(version=start.version, prior=prior, m=m, u=u)
+        u = fixed_u if fixed_u is not None else _estimate(vectors, [1 - p for p in posteriors])
+        updated = ModelParameters(
+            version=start.version, prior=prior, match_rate=start.match_rate, m=m, u=u
+        )
         change = max(abs(updated.m[f][level] - params.m[f][level]) for f in m for level in m[f])
         params = updated
         if change < tolerance:

@@ -1,27 +1,61 @@
-"""`mds model train`: re-estimate m, u and the prior by EM from pairs that blocking proposes."""
+"""`mds model train`: u measured on random pairs of identities, then m and the prior by EM on
+pairs that blocking proposes."""
 
 from __future__ import annotations
 
+import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import combinations
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from mds.matching.comparisons import compare_records
-from mds.matching.em import TrainingResult, train
+from mds.matching.em import TrainingResult, train, u_from_random_pairs
+from mds.matching.record import MatchRecord
 from mds.security.keyring import Keyring
 from mds.store import match_models
 from mds.store import source_identities as identities
 
+T = TypeVar("T")
 PAIRS_PER_KEY = 20
+# u is measured on random pairs among this many identities drawn from the store.
+RANDOM_IDENTITIES = 2_000
+RANDOM_PAIRS = 200_000
 
 
 @dataclass(frozen=True)
 class TrainingReport:
     result: TrainingResult
     version: int | None  # None when nothing was stored (dry run)
+
+
+def _records(
+    session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, MatchRecord]:
+    return {
+        row.id: row.record
+        for row in identities.load_by_ids(session, keyring, ids)
+        if row.record is not None
+    }
+
+
+def random_pairs(records: Sequence[T], count: int, seed: int) -> list[tuple[T, T]]:
+    """Up to `count` distinct pairs of different records, drawn at random."""
+    n = len(records)
+    possible = n * (n - 1) // 2
+    if possible <= count:
+        return list(combinations(records, 2))
+    rng = random.Random(seed)  # noqa: S311 - a sample, not a secret
+    chosen: set[tuple[int, int]] = set()
+    while len(chosen) < count:
+        i, j = rng.randrange(n), rng.randrange(n)
+        if i != j:
+            chosen.add((min(i, j), max(i, j)))
+    return [(records[i], records[j]) for i, j in sorted(chosen)]
 
 
 def train_model(
@@ -61,15 +95,32 @@ def train_model(
                 for b in ordered[i + 1 : PAIRS_PER_KEY]:
                     pairs.add((a, b))
         wanted = {x for pair in pairs for x in pair}
-        records = {
-            row.id: row.record
-            for row in identities.load_by_ids(session, keyring, wanted)
+        records = _records(session, keyring, wanted)
+        drawn = session.scalars(
+            text(
+                "SELECT id FROM source_identities WHERE match_record_enc IS NOT NULL"
+                " ORDER BY md5(id::text || :seed) LIMIT :n"
+            ),
+            {"seed": str(seed), "n": RANDOM_IDENTITIES},
+        ).all()
+        # Two identities of one user are (as far as the store knows) one person: not a pair u
+        # is about. In a young store they are a good share of random pairs.
+        population = [
+            (row.user_id, row.record)
+            for row in identities.load_by_ids(session, keyring, drawn)
             if row.record is not None
-        }
+        ]
     vectors = [
         compare_records(records[a], records[b]) for a, b in pairs if a in records and b in records
     ]
-    result = train(vectors, current)
+    at_random = [
+        compare_records(a[1], b[1])
+        for a, b in random_pairs(population, RANDOM_PAIRS, seed)
+        if a[0] is None or a[0] != b[0]
+    ]
+    # A store too small for random pairs of different users keeps the u it had.
+    u = u_from_random_pairs(at_random) if at_random else current.u
+    result = train(vectors, current, fixed_u=u)
     if dry_run:
         return TrainingReport(result, None)
     with sessions() as session, session.begin():
