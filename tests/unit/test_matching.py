@@ -268,6 +268,24 @@ def test_a_twin_goes_to_review_not_to_a_link() -> None:
     assert decision.review[0].reasons == ("given names differ",)
 
 
+def test_a_household_member_born_another_year_is_a_new_user_not_a_question() -> None:
+    # Surname, phone and address shared score high; another given name and another birth
+    # date say two people, so nothing is queued for a steward. The twin above, born the same
+    # day, is queued.
+    sibling = record(
+        given_name="Eva",
+        family_name="García López",
+        phone="+34 612 345 678",
+        date_of_birth="1994-09-12",
+        address={"line1": "Calle Mayor 5", "postal_code": "28013"},
+    )
+    candidate = _candidate("u1", sibling)
+    assert candidate.score.probability > Thresholds().review
+    decision = decide([candidate], Thresholds())
+    assert decision.outcome is Outcome.NEW
+    assert decision.review == ()
+
+
 def test_conflicting_valid_ids_are_high_risk_review() -> None:
     same_but_id = record(
         given_name="Ana",

@@ -102,6 +102,12 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+def clearly_different(score: PairScore) -> bool:
+    """Another given name and another birth date: two people, however much their household
+    shares (surname, phone, address, which can score high). Not a question for a steward."""
+    return score.level("given_name") == "different" and score.level("date_of_birth") == "different"
+
+
 # A given name this rare (its exact agreement worth this many bits after term-frequency
 # adjustment, about 1 person in 60) is unlikely to be shared by two members of one household.
 RARE_GIVEN_NAME_BITS = 6.0
@@ -141,7 +147,7 @@ def decide(candidates: Sequence[Candidate[UserKey]], thresholds: Thresholds) -> 
     proposals: list[Proposal[UserKey]] = []
     for candidate in ranked:
         probability = candidate.score.probability
-        if probability < thresholds.review:
+        if probability < thresholds.review or clearly_different(candidate.score):
             continue
         reasons = guards(candidate)
         if probability >= thresholds.link and not reasons:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mds.matching.conflicts import conflicts
-from mds.matching.decision import Candidate, guards, linking_score
+from mds.matching.decision import Candidate, Outcome, decide, guards, linking_score
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScore, PairScorer, TermFrequency
 from mds.security.keyring import Keyring
@@ -18,6 +18,8 @@ from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_tf_keys, tf_key
 from mds.store import match_keys
 from mds.store import source_identities as identities
+
+VERDICTS = {Outcome.LINK: "link", Outcome.REVIEW: "review", Outcome.NEW: "distinct"}
 
 
 def _records(session: Session, keyring: Keyring, user_id: uuid.UUID) -> list[MatchRecord]:
@@ -60,15 +62,11 @@ def compare_users(
     prior = config.parameters.prior_weight_for(population)
     score = best_score(ours, theirs, config, frequency, prior)
     found = tuple(dict.fromkeys(c for record in ours for c in conflicts(record, theirs)))
-    reasons = guards(Candidate(b, score, found))
-    probability = score.probability
+    candidate = Candidate(b, score, found)
+    reasons = guards(candidate)
     thresholds = config.thresholds
-    if probability >= thresholds.link and not reasons:
-        verdict = "link"
-    elif probability >= thresholds.review:
-        verdict = "review"
-    else:
-        verdict = "distinct"
+    # The engine's own decision, so the answer cannot drift from what ingestion would do.
+    verdict = VERDICTS[decide([candidate], thresholds).outcome]
     return {
         **score.explanation(config.parameters.version),
         "conflicts": list(found),
