@@ -27,7 +27,7 @@ def test_training_stores_a_new_active_version_used_by_later_decisions(
     ]
     ingest.ingest([signal(f"C-{n}", **attrs) for n, attrs in enumerate(people)])
 
-    report = train_model(sessions, keyring)
+    report = train_model(sessions, keyring, min_linked_pairs=1)
     assert report.version == 1
     assert report.result.pairs > 0
     with sessions() as session:
@@ -37,7 +37,7 @@ def test_training_stores_a_new_active_version_used_by_later_decisions(
     assert "EM on" in (stored.description or "")
     assert active.m["given_name"]["exact"] != pytest.approx(0.86, abs=1e-9)
 
-    second = train_model(sessions, keyring, activate=False)
+    second = train_model(sessions, keyring, activate=False, min_linked_pairs=1)
     with sessions() as session:
         assert match_models.active(session).version == 1
     assert second.version == 2
@@ -55,5 +55,22 @@ def test_training_samples_thousands_of_shared_keys(
         shared = [("name_dob", n.to_bytes(32, "big")) for n in range(20_000)]
         match_keys.replace_keys(session, [(i, u, shared) for i, u in held])
 
-    report = train_model(sessions, keyring, dry_run=True, sample_keys=20_000)
+    report = train_model(sessions, keyring, dry_run=True, sample_keys=20_000, min_linked_pairs=1)
     assert report.result.pairs == 1  # one pair of identities, however many keys they share
+
+
+def test_training_refuses_a_store_without_linked_identities(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # Two people who share a surname and address, each their own user: every candidate pair is
+    # a non-match, and EM would take what they share for what a match looks like.
+    ingest = service(sessions, keyring)
+    home = {"family_name": "García", "phone": "+34 612 345 678"}
+    ingest.ingest(
+        [
+            signal("C-1", given_name="Ana", date_of_birth="1990-04-01", **home),
+            signal("C-2", given_name="Luis", date_of_birth="1962-11-30", **home),
+        ]
+    )
+    with pytest.raises(ValueError, match="0 of 1 candidate pairs are identities of one user"):
+        train_model(sessions, keyring, dry_run=True)

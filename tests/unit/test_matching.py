@@ -17,7 +17,7 @@ from mds.matching.decision import (
     guards,
     linking_score,
 )
-from mds.matching.em import train, u_from_random_pairs
+from mds.matching.em import train, train_per_block, u_from_random_pairs, unblocked
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScorer, combine, score_between, score_pair
@@ -351,6 +351,27 @@ def test_em_keeps_u_measured_on_random_pairs() -> None:
     assert free.weights["given_name"]["exact"] < 1
     with pytest.raises(ValueError, match="random pairs"):
         u_from_random_pairs([])
+
+
+def test_em_per_block_leaves_out_the_fields_each_key_forces() -> None:
+    # Pairs sharing an email are the same people; pairs sharing a name are mostly strangers
+    # born on other days. Scored with random-pair u, the shared name alone would make every
+    # stranger look like a match, and m would learn that matches are born on different days.
+    match = {"given_name": "exact", "family_name": "exact", "email": "exact"}
+    pairs: list[tuple[dict[str, str], set[str]]] = [
+        ({**match, "date_of_birth": "exact"}, {"email", "full_name"})
+    ] * 300
+    stranger = {"given_name": "exact", "family_name": "exact", "email": "different"}
+    pairs += [({**stranger, "date_of_birth": "different"}, {"full_name"})] * 3000
+    random_u = {"given_name": "exact", "family_name": "exact", "email": "different"}
+    at_random = [{**random_u, "date_of_birth": "different"}] * 10
+    at_random += [{"given_name": "different", "family_name": "different"}] * 990
+    u = u_from_random_pairs(at_random)
+    per_block = train_per_block(pairs, DEFAULT_PARAMETERS, u).parameters
+    pooled = train([v for v, _ in pairs], DEFAULT_PARAMETERS, fixed_u=u).parameters
+    assert per_block.m["date_of_birth"]["exact"] > 0.75
+    assert pooled.m["date_of_birth"]["exact"] < 0.25
+    assert unblocked(match, ["full_name"]) == {"email": "exact"}
 
 
 def test_random_pairs_are_distinct_pairs_of_different_records() -> None:

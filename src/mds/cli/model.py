@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from mds.cli.common import cli_runtime
 from mds.matching.comparisons import COMPARISONS
-from mds.services.training import train_model
+from mds.services.training import MIN_LINKED_PAIRS, train_model
 from mds.store.models import MatchModel
 
 app = typer.Typer(help="Matching model: EM training and versions.", no_args_is_help=True)
@@ -23,8 +23,15 @@ def train_command(
     sample_keys: Annotated[int, typer.Option(help="Blocking keys to sample pairs from")] = 20_000,
     activate: Annotated[bool, typer.Option(help="Make the new version the active one")] = True,
     dry_run: Annotated[bool, typer.Option(help="Train and print, store nothing")] = False,
+    min_linked_pairs: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Candidate pairs within one user needed to learn m (refuse below)"
+        ),
+    ] = MIN_LINKED_PAIRS,
 ) -> None:
-    """Estimate m/u and the prior from candidate pairs in the store; store a new version."""
+    """Measure u on random pairs and estimate m and the prior by EM on candidate pairs in the
+    store; store a new version."""
     with cli_runtime() as runtime:
         try:
             report = train_model(
@@ -33,6 +40,7 @@ def train_command(
                 sample_keys=sample_keys,
                 activate=activate,
                 dry_run=dry_run,
+                min_linked_pairs=min_linked_pairs,
             )
         except ValueError as exc:
             console.print(f"[red]cannot train:[/red] {exc}")

@@ -13,7 +13,7 @@ evidence at all. Given such a u, EM estimates m and leaves u as measured.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from mds.matching.comparisons import COMPARISONS, NULL
@@ -55,6 +55,26 @@ def _estimate(vectors: Sequence[Vector], weights: Sequence[float]) -> Table:
     return table
 
 
+# The fields a blocking key makes its pairs agree on (see `mds.matching.blocking`). Within a
+# block they are no evidence: matches and non-matches alike agree there.
+FIELDS_BLOCKED_BY = {
+    "email": ("email",),
+    "phone": ("phone",),
+    "gov_id": ("government_id",),
+    "name_dob": ("given_name", "family_name", "date_of_birth"),
+    "address": ("address",),
+    "name_postcode": ("given_name", "family_name", "address"),
+    "full_name": ("given_name", "family_name"),
+}
+
+
+def unblocked(vector: Vector, key_types: Iterable[str]) -> Vector:
+    """The comparison vector of a pair blocking proposed, without the fields its keys forced
+    to agree (as Splink leaves a blocking rule's columns out of that rule's EM session)."""
+    forced = {f for kind in key_types for f in FIELDS_BLOCKED_BY.get(kind, ())}
+    return {f: level for f, level in vector.items() if f not in forced}
+
+
 def u_from_random_pairs(vectors: Sequence[Vector]) -> Table:
     """Each level's share among random pairs of records: u, as nearly all are non-matches."""
     if not vectors:
@@ -87,3 +107,43 @@ def train(
         if change < tolerance:
             return TrainingResult(params, iteration, True, len(vectors))
     return TrainingResult(params, max_iterations, False, len(vectors))
+
+
+def train_per_block(
+    pairs: Sequence[tuple[Vector, Collection[str]]], start: ModelParameters, fixed_u: Table
+) -> TrainingResult:
+    """EM once per kind of blocking key, on the pairs sharing that kind, with the fields it
+    forces left out; each field's m is the average over the sessions that could see it,
+    weighted by their pairs (Splink's sessions). A field no session saw keeps `start`'s m."""
+    if not pairs:
+        raise ValueError("no comparison vectors to train on")
+    totals: dict[str, dict[str, float]] = {}
+    seen: dict[str, float] = {}
+    iterations, converged, priors = 0, True, []
+    for kind in sorted({k for _, kinds in pairs for k in kinds}):
+        vectors = [unblocked(v, (kind,)) for v, kinds in pairs if kind in kinds]
+        result = train(vectors, start, fixed_u=fixed_u)
+        iterations += result.iterations
+        converged &= result.converged
+        priors.append((result.parameters.prior, len(vectors)))
+        forced = FIELDS_BLOCKED_BY.get(kind, ())
+        for field, levels in result.parameters.m.items():
+            if field in forced:
+                continue
+            seen[field] = seen.get(field, 0.0) + len(vectors)
+            into = totals.setdefault(field, dict.fromkeys(levels, 0.0))
+            for level, probability in levels.items():
+                into[level] += probability * len(vectors)
+    m = {
+        field: (
+            {level: total / seen[field] for level, total in totals[field].items()}
+            if field in totals
+            else dict(levels)
+        )
+        for field, levels in start.m.items()
+    }
+    prior = sum(p * n for p, n in priors) / sum(n for _, n in priors)
+    params = ModelParameters(
+        version=start.version, prior=prior, match_rate=start.match_rate, m=m, u=fixed_u
+    )
+    return TrainingResult(params, iterations, converged, len(pairs))

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from mds.matching.comparisons import compare_records
-from mds.matching.em import TrainingResult, train, u_from_random_pairs
+from mds.matching.em import TrainingResult, train_per_block, u_from_random_pairs
 from mds.matching.record import MatchRecord
 from mds.security.keyring import Keyring
 from mds.store import match_models
@@ -25,6 +25,7 @@ PAIRS_PER_KEY = 20
 # u is measured on random pairs among this many identities drawn from the store.
 RANDOM_IDENTITIES = 2_000
 RANDOM_PAIRS = 200_000
+MIN_LINKED_PAIRS = 100
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,10 @@ class TrainingReport:
 
 def _records(
     session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, MatchRecord]:
+) -> dict[uuid.UUID, tuple[uuid.UUID | None, MatchRecord]]:
+    """Each identity's user and match record."""
     return {
-        row.id: row.record
+        row.id: (row.user_id, row.record)
         for row in identities.load_by_ids(session, keyring, ids)
         if row.record is not None
     }
@@ -66,6 +68,7 @@ def train_model(
     activate: bool = True,
     dry_run: bool = False,
     seed: int = 0,
+    min_linked_pairs: int = MIN_LINKED_PAIRS,
 ) -> TrainingReport:
     """Compare identities that share a blocking key (a sample of keys), then run EM."""
     with sessions() as session:
@@ -88,12 +91,13 @@ def train_model(
         shared: dict[tuple[str, bytes], list[uuid.UUID]] = {}
         for key_type, key_hash, identity in rows:
             shared.setdefault((key_type, bytes(key_hash)), []).append(identity)
-        pairs: set[tuple[uuid.UUID, uuid.UUID]] = set()
-        for ids in shared.values():
+        # Each pair with the kinds of key it shares: what it was blocked on.
+        pairs: dict[tuple[uuid.UUID, uuid.UUID], set[str]] = {}
+        for (key_type, _), ids in shared.items():
             ordered = sorted(ids, key=str)
             for i, a in enumerate(ordered[:PAIRS_PER_KEY]):
                 for b in ordered[i + 1 : PAIRS_PER_KEY]:
-                    pairs.add((a, b))
+                    pairs.setdefault((a, b), set()).add(key_type)
         wanted = {x for pair in pairs for x in pair}
         records = _records(session, keyring, wanted)
         drawn = session.scalars(
@@ -103,16 +107,22 @@ def train_model(
             ),
             {"seed": str(seed), "n": RANDOM_IDENTITIES},
         ).all()
-        # Two identities of one user are (as far as the store knows) one person: not a pair u
-        # is about. In a young store they are a good share of random pairs.
-        population = [
-            (row.user_id, row.record)
-            for row in identities.load_by_ids(session, keyring, drawn)
-            if row.record is not None
-        ]
-    vectors = [
-        compare_records(records[a], records[b]) for a, b in pairs if a in records and b in records
-    ]
+        population = list(_records(session, keyring, drawn).values())
+    compared = [(a, b, kinds) for (a, b), kinds in pairs.items() if a in records and b in records]
+    # EM learns what matches look like from the matches among the pairs; a store where no user
+    # holds two identities has none to show, and EM would fit m to non-matches.
+    linked = sum(
+        1 for a, b, _ in compared if records[a][0] is not None and records[a][0] == records[b][0]
+    )
+    if compared and linked < min_linked_pairs:
+        raise ValueError(
+            f"only {linked} of {len(compared)} candidate pairs are identities of one user"
+            f" (at least {min_linked_pairs} are needed to learn what a match looks like):"
+            " keep the current model until the store holds more linked identities"
+        )
+    vectors = [(compare_records(records[a][1], records[b][1]), kinds) for a, b, kinds in compared]
+    # Two identities of one user are (as far as the store knows) one person: not a pair u is
+    # about. In a young store they are a good share of random pairs.
     at_random = [
         compare_records(a[1], b[1])
         for a, b in random_pairs(population, RANDOM_PAIRS, seed)
@@ -120,7 +130,7 @@ def train_model(
     ]
     # A store too small for random pairs of different users keeps the u it had.
     u = u_from_random_pairs(at_random) if at_random else current.u
-    result = train(vectors, current, fixed_u=u)
+    result = train_per_block(vectors, current, u)
     if dry_run:
         return TrainingReport(result, None)
     with sessions() as session, session.begin():
