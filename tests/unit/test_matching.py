@@ -268,6 +268,28 @@ def test_a_twin_goes_to_review_not_to_a_link() -> None:
     assert decision.review[0].reasons == ("given names differ",)
 
 
+def test_the_same_id_and_birth_date_link_whatever_the_given_name_says() -> None:
+    # "Jirn" is no name of Ana's, but twins never share a national id: one person, a bad form.
+    misread = record(
+        given_name="Jirn",
+        family_name="García López",
+        date_of_birth="1990-04-01",
+        government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
+    )
+    decision = decide([_candidate("u1", misread)], Thresholds())
+    assert decision.outcome is Outcome.LINK
+    # The same id with another birth date stays a question (a parent's id on a child's form).
+    parents_id = record(
+        given_name="Jirn",
+        family_name="García López",
+        date_of_birth="2015-06-30",
+        government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
+    )
+    decision = decide([_candidate("u1", parents_id)], Thresholds())
+    assert decision.outcome is Outcome.REVIEW
+    assert "given names differ" in decision.review[0].reasons
+
+
 def test_a_household_member_born_another_year_is_a_new_user_not_a_question() -> None:
     # Surname, phone and address shared score high; another given name and another birth
     # date say two people, so nothing is queued for a steward. The twin above, born the same

@@ -92,7 +92,13 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
     personal_id_agrees = score.level("email") in {"exact", "canonical"} or score.level(
         "government_id"
     ) in {"exact", "one_edit"}
-    if "different" in name_levels or ("fuzzy" in name_levels and not personal_id_agrees):
+    # Twins share a birth date, never a government id: the same id and birth date are one
+    # person whatever the given name says (a typo, a changed name).
+    same_id_and_birth = (
+        score.level("government_id") == "exact" and score.level("date_of_birth") == "exact"
+    )
+    names_differ = "different" in name_levels or ("fuzzy" in name_levels and not personal_id_agrees)
+    if names_differ and not same_id_and_birth:
         reasons.append("given names differ")
     if score.level("date_of_birth") == "different":
         reasons.append("birth dates differ")
@@ -104,8 +110,13 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
 
 def clearly_different(score: PairScore) -> bool:
     """Another given name and another birth date: two people, however much their household
-    shares (surname, phone, address, which can score high). Not a question for a steward."""
-    return score.level("given_name") == "different" and score.level("date_of_birth") == "different"
+    shares (surname, phone, address, which can score high). Not a question for a steward,
+    unless they share a government id: that needs one (a parent's id on a child's form)."""
+    return (
+        score.level("given_name") == "different"
+        and score.level("date_of_birth") == "different"
+        and score.level("government_id") not in {"exact", "one_edit"}
+    )
 
 
 # A given name this rare (its exact agreement worth this many bits after term-frequency
