@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mds.matching.blocking import blocking_keys
+from mds.matching.blocking import FIELDS_BLOCKED_BY, blocking_keys
 from mds.matching.candidates import best_candidates
-from mds.matching.comparisons import compare_records
+from mds.matching.comparisons import COMPARISONS, compare_records
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import (
     Candidate,
@@ -394,6 +394,12 @@ def test_em_per_block_leaves_out_the_fields_each_key_forces() -> None:
     assert per_block.m["date_of_birth"]["exact"] > 0.75
     assert pooled.m["date_of_birth"]["exact"] < 0.25
     assert unblocked(match, ["full_name"]) == {"email": "exact"}
+
+
+def test_every_kind_of_blocking_key_says_which_fields_it_forces() -> None:
+    assert {kind for kind, _ in blocking_keys(ANA)} == set(FIELDS_BLOCKED_BY)
+    fields = {c.field for c in COMPARISONS}
+    assert all(set(forced) <= fields for forced in FIELDS_BLOCKED_BY.values())
 
 
 def test_random_pairs_are_distinct_pairs_of_different_records() -> None:

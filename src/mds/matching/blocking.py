@@ -15,6 +15,18 @@ import jellyfish
 from mds.domain.normalization.names import nickname_groups
 from mds.matching.record import MatchRecord
 
+# The fields each kind of key makes its pairs agree on (wholly or in part): within a block
+# they are no evidence, since matches and non-matches alike agree there (EM leaves them out).
+FIELDS_BLOCKED_BY = {
+    "email": ("email",),
+    "phone": ("phone",),
+    "gov_id": ("government_id",),
+    "name_dob": ("given_name", "family_name", "date_of_birth"),
+    "address": ("address",),
+    "name_postcode": ("given_name", "family_name", "address"),
+    "full_name": ("given_name", "family_name"),
+}
+
 
 @lru_cache(maxsize=65_536)
 def phonetic(token: str) -> str:

@@ -16,6 +16,7 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from mds.matching.blocking import FIELDS_BLOCKED_BY
 from mds.matching.comparisons import COMPARISONS, NULL
 from mds.matching.parameters import ModelParameters, Table
 
@@ -53,19 +54,6 @@ def _estimate(vectors: Sequence[Vector], weights: Sequence[float]) -> Table:
         total = sum(counts.values())
         table[comparison.field] = {level: count / total for level, count in counts.items()}
     return table
-
-
-# The fields a blocking key makes its pairs agree on (see `mds.matching.blocking`). Within a
-# block they are no evidence: matches and non-matches alike agree there.
-FIELDS_BLOCKED_BY = {
-    "email": ("email",),
-    "phone": ("phone",),
-    "gov_id": ("government_id",),
-    "name_dob": ("given_name", "family_name", "date_of_birth"),
-    "address": ("address",),
-    "name_postcode": ("given_name", "family_name", "address"),
-    "full_name": ("given_name", "family_name"),
-}
 
 
 def unblocked(vector: Vector, key_types: Iterable[str]) -> Vector:

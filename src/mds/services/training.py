@@ -70,7 +70,8 @@ def train_model(
     seed: int = 0,
     min_linked_pairs: int = MIN_LINKED_PAIRS,
 ) -> TrainingReport:
-    """Compare identities that share a blocking key (a sample of keys), then run EM."""
+    """Measure u on random pairs of identities of different users, compare identities that
+    share a blocking key (a sample of keys), then run EM per kind of key for m."""
     with sessions() as session:
         current = match_models.active(session)
         # Keys shared by several identities, sampled in the database (the store may be large),
