@@ -253,15 +253,28 @@ def test_decide_creates_when_nothing_is_close() -> None:
     assert decide([], Thresholds()).outcome is Outcome.NEW
 
 
-def test_a_twin_goes_to_review_not_to_a_link() -> None:
-    twin = record(
+def _eva_at_home(born: str) -> MatchRecord:
+    """Ana's sister: her surname, phone and address, another given name."""
+    return record(
         given_name="Eva",
         family_name="García López",
         phone="+34 612 345 678",
-        date_of_birth="1990-04-01",
+        date_of_birth=born,
         address={"line1": "Calle Mayor 5", "postal_code": "28013"},
     )
-    candidate = _candidate("u1", twin)
+
+
+def _jirn_with_anas_id(born: str) -> MatchRecord:
+    return record(
+        given_name="Jirn",
+        family_name="García López",
+        date_of_birth=born,
+        government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
+    )
+
+
+def test_a_twin_goes_to_review_not_to_a_link() -> None:
+    candidate = _candidate("u1", _eva_at_home("1990-04-01"))
     assert candidate.score.probability > 0.995
     decision = decide([candidate], Thresholds())
     assert decision.outcome is Outcome.REVIEW
@@ -270,22 +283,10 @@ def test_a_twin_goes_to_review_not_to_a_link() -> None:
 
 def test_the_same_id_and_birth_date_link_whatever_the_given_name_says() -> None:
     # "Jirn" is no name of Ana's, but twins never share a national id: one person, a bad form.
-    misread = record(
-        given_name="Jirn",
-        family_name="García López",
-        date_of_birth="1990-04-01",
-        government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
-    )
-    decision = decide([_candidate("u1", misread)], Thresholds())
+    decision = decide([_candidate("u1", _jirn_with_anas_id("1990-04-01"))], Thresholds())
     assert decision.outcome is Outcome.LINK
     # The same id with another birth date stays a question (a parent's id on a child's form).
-    parents_id = record(
-        given_name="Jirn",
-        family_name="García López",
-        date_of_birth="2015-06-30",
-        government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
-    )
-    decision = decide([_candidate("u1", parents_id)], Thresholds())
+    decision = decide([_candidate("u1", _jirn_with_anas_id("2015-06-30"))], Thresholds())
     assert decision.outcome is Outcome.REVIEW
     assert "given names differ" in decision.review[0].reasons
 
@@ -294,14 +295,7 @@ def test_a_household_member_born_another_year_is_a_new_user_not_a_question() -> 
     # Surname, phone and address shared score high; another given name and another birth
     # date say two people, so nothing is queued for a steward. The twin above, born the same
     # day, is queued.
-    sibling = record(
-        given_name="Eva",
-        family_name="García López",
-        phone="+34 612 345 678",
-        date_of_birth="1994-09-12",
-        address={"line1": "Calle Mayor 5", "postal_code": "28013"},
-    )
-    candidate = _candidate("u1", sibling)
+    candidate = _candidate("u1", _eva_at_home("1994-09-12"))
     assert candidate.score.probability > Thresholds().review
     decision = decide([candidate], Thresholds())
     assert decision.outcome is Outcome.NEW
