@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mds.domain.normalization import NormalizedRecord
@@ -26,23 +26,26 @@ class MatchRecord:
     gov_valid: bool | None = None  # None: no checksum known for this kind
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k in _FIELDS if (v := getattr(self, k)) is not None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MatchRecord:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        # Every candidate identity a batch reads is decoded here: the field names are looked
+        # up once, not per record (dataclasses.fields was 3% of a bulk import).
+        return cls(**{k: v for k, v in data.items() if k in _FIELD_SET})
 
     def merged_with(self, newer: MatchRecord) -> MatchRecord:
         """This record updated by a newer one: the newer value wins where it has one."""
         return MatchRecord(
             **{
-                f.name: getattr(newer, f.name)
-                if getattr(newer, f.name) is not None
-                else getattr(self, f.name)
-                for f in fields(self)
+                k: theirs if (theirs := getattr(newer, k)) is not None else getattr(self, k)
+                for k in _FIELDS
             }
         )
+
+
+_FIELDS = tuple(f.name for f in fields(MatchRecord))
+_FIELD_SET = frozenset(_FIELDS)
 
 
 def match_record(normalized: NormalizedRecord) -> MatchRecord:

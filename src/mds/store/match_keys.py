@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, select, text, tuple_, update
+from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -57,13 +57,6 @@ def replace_keys(
 def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> None:
     if identity_ids:
         session.execute(delete(MatchKey).where(any_of(MatchKey.source_identity_id, identity_ids)))
-
-
-def repoint(session: Session, from_users: Sequence[uuid.UUID], to_user: uuid.UUID) -> None:
-    if from_users:
-        session.execute(
-            update(MatchKey).where(any_of(MatchKey.user_id, from_users)).values(user_id=to_user)
-        )
 
 
 def ranked_candidates(

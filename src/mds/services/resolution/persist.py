@@ -60,8 +60,7 @@ def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
         blocking = ws.record_keys.get(row.record) or hashed_blocking_keys(row.record, keyring)
         keys = blocking + hashed_tf_keys(row.record, keyring)
         keyed.append((row.id, ws.survivor(row.user_id), keys))
+    # A merge moves every identity of the merged user (so they are dirty): their keys are
+    # rewritten here with the survivor, and no key is left pointing at the merged user.
     match_keys.replace_keys(session, keyed)
     match_keys.delete_keys(session, sorted(ws.erased_identities))
-    for merge in ws.merges:
-        if merge.kind == "merge":
-            match_keys.repoint(session, [merge.merged_id], ws.survivor(merge.survivor_id))
