@@ -72,7 +72,8 @@ def test_keys_and_lineage_follow_merges_unmerges_updates_and_erasure(
         assert _broken(session) == {}
         counts = session.execute(
             text(
-                "SELECT (SELECT count(*) FROM match_keys), (SELECT count(*) FROM attribute_lineage),"
+                "SELECT (SELECT count(*) FROM match_keys),"
+                " (SELECT count(*) FROM attribute_lineage),"
                 " (SELECT count(DISTINCT user_id) FROM match_keys)"
             )
         ).one()
