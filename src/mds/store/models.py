@@ -182,7 +182,7 @@ class MatchKey(Base):
     key_type: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[bytes]
     # No foreign keys here nor on attribute_lineage: the engine writes these rows with the rows
-    # they point at, and nothing is deleted; the checks cost a quarter of the database's CPU per
+    # they point at, and nothing is deleted; the checks cost a fifth of the database's CPU per
     # signal (migration 0006).
     source_identity_id: Mapped[uuid.UUID]
     user_id: Mapped[uuid.UUID | None]

@@ -7,7 +7,7 @@ Create Date: 2026-11-26 12:00:00
 Only the resolution engine writes these two tables, in the transaction that writes the rows they
 point at, and nothing deletes a user, an identity or a signal. Their foreign keys guarded
 nothing the engine does not already hold, and cost a lookup and a row lock per row (about a dozen
-keys and as many lineage rows per signal): measured on the 1M-user bench store, a quarter of
+keys and as many lineage rows per signal): measured on the 1M-user bench store, a fifth of
 PostgreSQL's CPU per signal. The user_id index served only the repointing of a merged user's
 keys, which the engine already rewrites with the identities it moves.
 """
