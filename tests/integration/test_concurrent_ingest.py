@@ -6,16 +6,17 @@ locks the second worker cannot read until the first commits, and links to its us
 """
 
 import contextlib
+import os
 import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
-from mds.store import migrate
+from mds.store import locks, migrate
 from mds.store.models import CanonicalUser
 from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import ANA, service, signal
@@ -68,3 +69,23 @@ def test_control_without_locks_the_same_race_creates_duplicates(
     migrated: Engine, tmp_path: Path
 ) -> None:
     assert _race(migrated, tmp_path, locks=False) == WORKERS
+
+
+def test_two_large_batches_hold_their_key_locks_at_once(migrated: Engine) -> None:
+    # Batches of 2,000 signals (about 11 locks each) in two importers at once: with PostgreSQL's
+    # default lock table the second fails with "out of shared memory" (SQLSTATE 53200).
+    per_batch = 2_000 * 11
+    sessions = sessionmaker(migrated)
+    with sessions() as first, first.begin(), sessions() as second, second.begin():
+        limit = int(first.execute(text("SHOW max_locks_per_transaction")).scalar_one())
+        if limit < 512:
+            pytest.skip(f"max_locks_per_transaction is {limit} on this external server")
+        taken = [
+            locks.lock_hashes(session, [os.urandom(32) for _ in range(per_batch)])
+            for session in (first, second)
+        ]
+        held = second.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        ).scalar_one()
+    assert taken == [per_batch, per_batch]
+    assert held == 2 * per_batch

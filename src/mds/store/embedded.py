@@ -2,7 +2,8 @@
 
 The data directory persists across restarts. pgserver counts the processes using one data
 directory and stops the server when the last of them exits, so several `mds` processes share it.
-Logical replication (`wal_level=logical`) is switched on once, so the CDC path works locally.
+Logical replication (`wal_level=logical`) is switched on once, so the CDC path works locally,
+and the lock table is sized for the advisory locks of concurrent ingest batches.
 
 pgserver is pinned below 0.2: a few of its internals (pg_ctl wrapper, postmaster info, the
 handle list) are used here because its public API cannot restart a server or forget dead users.
@@ -33,6 +34,11 @@ _SERVER_SETTINGS = {
     "wal_level": "logical",
     "max_replication_slots": "10",
     "max_wal_senders": "10",
+    # A batch holds an advisory lock per blocking key until it commits: about 11 per signal,
+    # 5,500 for a batch of 500. PostgreSQL's default lock table (64 per backend, shared by every
+    # session) failed two transactions of 10,000 locks each with "out of shared memory"; 512
+    # gives room for several importers and the API (about 60k locks, some 17 MB of memory).
+    "max_locks_per_transaction": "512",
 }
 
 
