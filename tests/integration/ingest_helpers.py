@@ -13,6 +13,7 @@ from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
 from mds.services.ingest import IngestService
 from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.outcomes import SignalOutcome
 
 _ids = itertools.count(1)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -55,3 +56,17 @@ ANA = {
     "phone": "+34 612 345 678",
     "date_of_birth": "1990-04-01",
 }
+
+
+def bridged_users(ingest: IngestService) -> tuple[SignalOutcome, SignalOutcome, SignalOutcome]:
+    """Ana García twice, once known by her email and once by her phone (two users), then a
+    record with both, which links the two: the outcomes of the three signals."""
+    [a] = ingest.ingest([signal("C-1", given_name="Ana", family_name="García", email="a@x.com")])
+    [b] = ingest.ingest(
+        [signal("S-1", source="signup", given_name="Ana", family_name="García", phone="612345678")]
+    )
+    [bridge] = ingest.ingest(
+        [signal("T-1", source="support", given_name="Ana", family_name="García",
+                email="a@x.com", phone="612345678")]
+    )  # fmt: skip
+    return a, b, bridge

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mds.security.keyring import Keyring
 from mds.services.resolution.outcomes import Status
 from mds.services.stewardship.operations import Stewardship
-from tests.integration.ingest_helpers import ANA, service, signal
+from tests.integration.ingest_helpers import ANA, bridged_users, service, signal
 
 BROKEN = {
     "keys without their identity": "SELECT count(*) FROM match_keys k"
@@ -40,14 +40,7 @@ def test_keys_and_lineage_follow_merges_unmerges_updates_and_erasure(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:
     ingest = service(sessions, keyring)
-    [a] = ingest.ingest([signal("C-1", given_name="Ana", family_name="García", email="a@x.com")])
-    [b] = ingest.ingest(
-        [signal("S-1", source="signup", given_name="Ana", family_name="García", phone="612345678")]
-    )
-    [bridge] = ingest.ingest(
-        [signal("T-1", source="support", given_name="Ana", family_name="García",
-                email="a@x.com", phone="612345678")]
-    )  # fmt: skip
+    a, b, bridge = bridged_users(ingest)
     assert a.user_id and b.user_id and a.user_id != b.user_id
     assert bridge.status is Status.LINKED and bridge.user_id == a.user_id
     with sessions() as session:

@@ -18,7 +18,7 @@ from mds.store.models import (
 )
 from mds.store.outbox import render
 from mds.store.source_identities import get_attributes
-from tests.integration.ingest_helpers import ANA, service, signal
+from tests.integration.ingest_helpers import ANA, bridged_users, service, signal
 
 
 def count(session: Session, model: type) -> int:
@@ -156,16 +156,8 @@ def test_different_valid_government_ids_go_to_high_risk_review(
 def test_a_signal_that_links_two_users_merges_them(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:
-    ingest = service(sessions, keyring)
-    [a] = ingest.ingest([signal("C-1", given_name="Ana", family_name="García", email="a@x.com")])
-    [b] = ingest.ingest(
-        [signal("S-1", source="signup", given_name="Ana", family_name="García", phone="612345678")]
-    )
+    a, b, bridge = bridged_users(service(sessions, keyring))
     assert a.user_id != b.user_id
-    [bridge] = ingest.ingest(
-        [signal("T-1", source="support", given_name="Ana", family_name="García",
-                email="a@x.com", phone="612345678")]
-    )  # fmt: skip
     assert bridge.status is Status.LINKED
     with sessions() as session:
         survivors = session.scalars(
