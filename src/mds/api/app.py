@@ -17,6 +17,7 @@ from mds.api.reads import AsyncReads
 from mds.api.routes import changes, duplicates, health, signals, stewardship, users
 from mds.bootstrap import Runtime, build_runtime
 from mds.config import get_settings
+from mds.gc_tuning import tune_for_resolution
 from mds.observability import configure_logging
 
 log = structlog.get_logger("mds.app")
@@ -25,7 +26,9 @@ log = structlog.get_logger("mds.app")
 def _default_runtime() -> Runtime:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return build_runtime(settings)
+    runtime = build_runtime(settings)
+    tune_for_resolution()
+    return runtime
 
 
 def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> FastAPI:

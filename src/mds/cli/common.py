@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from mds.bootstrap import Runtime, build_runtime, connect
 from mds.config import LogFormat, Settings, load_settings
+from mds.gc_tuning import tune_for_resolution
 from mds.observability import configure_logging
 
 
@@ -27,6 +28,7 @@ def engine_for_cli(settings: Settings) -> Engine:
 def cli_runtime() -> Iterator[Runtime]:
     """Settings, database (migrated), keyring for one command; closed on the way out."""
     runtime = build_runtime(settings_for_cli())
+    tune_for_resolution()
     try:
         yield runtime
     finally:

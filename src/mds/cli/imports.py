@@ -24,6 +24,7 @@ from rich.progress import (
 from mds.bootstrap import build_runtime
 from mds.cli.common import settings_for_cli
 from mds.domain.signals import Signal
+from mds.gc_tuning import tune_for_resolution
 from mds.services.signal_files import ParsedLine, read_csv, read_jsonl
 
 err = Console(stderr=True)
@@ -67,6 +68,7 @@ def import_signals(
     """Resolve every signal in FILE; report bad lines by number; exit 1 if any line failed."""
     settings = settings_for_cli()
     runtime = build_runtime(settings)
+    tune_for_resolution()
     service = runtime.ingest_service()
     size = batch_size or settings.ingest_batch_size
     path = None if file == "-" else Path(file)
