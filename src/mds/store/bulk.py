@@ -2,37 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.types import TypeEngine
 
 Column = ColumnElement[Any] | QueryableAttribute[Any]
+# SQLAlchemy's Float compiles to FLOAT, which PostgreSQL reads as double precision.
+_PG_ALIASES = {"float": "float8"}
 
 
 def copy_rows(session: Session, table: Table, rows: Iterable[dict[str, Any]]) -> int:
     """COPY `rows` (dicts keyed by column name, all with the same keys) into `table`.
 
     Measured: even for one row, COPY beats a compiled multi-row INSERT here (SQLAlchemy compiles
-    a new statement for each row count)."""
+    a new statement for each row count). Binary COPY: the text form formats every id, hash and
+    time in Python (about 3% of a bulk import's samples, py-spy)."""
     materialized: Sequence[dict[str, Any]] = rows if isinstance(rows, list) else list(rows)
     if not materialized:
         return 0
     columns = list(materialized[0])
     json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
-    raw = session.connection().connection.driver_connection
+    connection = session.connection()
+    raw = connection.connection.driver_connection
     assert raw is not None
     column_list = ", ".join(f'"{c}"' for c in columns)
     with (
         raw.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({column_list}) FROM STDIN') as copy,
+        cursor.copy(f'COPY "{table.name}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
     ):
+        copy.set_types([copy_type(table.c[c].type, connection.dialect) for c in columns])
         for row in materialized:
             copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
     return len(materialized)
+
+
+def copy_type(column_type: TypeEngine[Any], dialect: Dialect) -> str:
+    """The PostgreSQL type a binary COPY sends for a column: exactly the column's own, since
+    binary formats differ even between integer widths."""
+    name = re.sub(r"\(.*\)", "", column_type.compile(dialect=dialect)).strip().lower()
+    return _PG_ALIASES.get(name, name)
 
 
 def any_of(column: Column, values: Iterable[Any]) -> ColumnElement[bool]:
