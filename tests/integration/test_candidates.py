@@ -82,3 +82,20 @@ def test_common_values_are_counted_once_in_a_while_and_rare_ones_every_time(
     assert counts(db_session, [common, rare], 200) == {common: 10, rare: 2}
     clock[0] = 61.0
     assert counts(db_session, [common, rare], 200) == {common: 6, rare: 2}
+
+
+def test_a_key_shared_by_too_many_identities_reaches_none(
+    db_session: Session, keyring: Keyring
+) -> None:
+    crowded, selective = ("full_name", b"common"), ("full_name", b"rare")
+    _identities_with_key(db_session, keyring, crowded, 4)
+    _identities_with_key(db_session, keyring, selective, 3)
+
+    def reached(per_key: int) -> set[bytes]:
+        found = match_keys.ranked_candidates(
+            db_session, [[crowded, selective]], KEY_STRENGTH, per_record=10, per_key=per_key
+        )
+        return {row[1] for row in found}
+
+    assert reached(per_key=4) == {b"common", b"rare"}  # at the limit: every carrier is reached
+    assert reached(per_key=3) == {b"rare"}  # past it: an arbitrary few would be, so none is
