@@ -47,7 +47,7 @@ def test_candidates_ranked_in_the_database_are_the_ones_the_engine_ranks(
     wanted = [rng.sample(pool, rng.randint(0, 6)) for _ in range(25)]
 
     for per_record in (1, 3, 8):
-        ranked = match_keys.ranked_candidates(db_session, wanted, KEY_STRENGTH, per_record)
+        ranked = match_keys.ranked_candidates(db_session, wanted, KEY_STRENGTH, per_record).rows
         found = _carrying(db_session, {k for keys in wanted for k in keys})
         kept = best_candidates(wanted, found, per_record)
         assert {r[3] for r in ranked} == kept
@@ -95,7 +95,8 @@ def test_a_key_shared_by_too_many_identities_reaches_none(
         found = match_keys.ranked_candidates(
             db_session, [[crowded, selective]], KEY_STRENGTH, per_record=10, per_key=per_key
         )
-        return {row[1] for row in found}
+        assert found.crowded == ({crowded} if per_key < 4 else set())
+        return {row[1] for row in found.rows}
 
     assert reached(per_key=4) == {b"common", b"rare"}  # at the limit: every carrier is reached
     assert reached(per_key=3) == {b"rare"}  # past it: an arbitrary few would be, so none is

@@ -8,16 +8,28 @@ locks the second worker cannot read until the first commits, and links to its us
 import contextlib
 import os
 import threading
+import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from mds.domain.signals import Signal
+from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
-from mds.store import locks, migrate
+from mds.services.resolution.outcomes import SignalOutcome, Status
+from mds.services.resolution.resolver import SignalView
+from mds.store import locks, match_keys, migrate
+from mds.store import source_identities as identities
+from mds.store import users as user_store
+from mds.store.locks import lock_id
+from mds.store.match_keys import CANDIDATES_PER_KEY
 from mds.store.models import CanonicalUser
+from mds.store.source_identities import IdentityRow
+from mds.store.users import UserRow
 from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import ANA, service, signal
 
@@ -91,3 +103,125 @@ def test_two_large_batches_hold_their_key_locks_at_once(migrated: Engine) -> Non
         ).scalar_one()
     assert taken == [per_batch, per_batch]
     assert held == 2 * per_batch
+
+
+HOME = {"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid", "country": "ES"}
+
+
+def _paused_batch(
+    sessions: sessionmaker, keyring: Keyring, record: Signal
+) -> tuple[threading.Thread, threading.Event, threading.Event, list[SignalOutcome]]:
+    """A batch that stops after its reads (its user locks held) until `release` is set."""
+    paused, release = threading.Event(), threading.Event()
+    outcomes: list[SignalOutcome] = []
+
+    def hold() -> None:
+        paused.set()
+        release.wait(timeout=30)
+
+    ingest = service(sessions, keyring, after_load=hold)
+    thread = threading.Thread(target=lambda: outcomes.extend(ingest.ingest([record])))
+    thread.start()
+    assert paused.wait(timeout=30)
+    return thread, release, paused, outcomes
+
+
+def _run(sessions: sessionmaker, keyring: Keyring, record: Signal) -> threading.Thread:
+    thread = threading.Thread(target=lambda: service(sessions, keyring).ingest([record]))
+    thread.start()
+    return thread
+
+
+def test_batches_that_only_score_a_user_do_not_wait_for_each_other(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+    service(sessions, keyring).ingest([signal("C-1", **ANA, address=HOME)])
+    # Ana's household: one member found through her phone, the other through her address;
+    # no key in common, so only Ana's user row could make one batch wait for the other.
+    luis = signal("C-2", given_name="Luis", family_name="García", phone=ANA["phone"])
+    marta = signal("C-3", given_name="Marta", family_name="García", address=HOME)
+    first, release, _, outcomes = _paused_batch(sessions, keyring, luis)
+    try:
+        second = _run(sessions, keyring, marta)
+        second.join(timeout=10)
+        assert not second.is_alive(), "the second batch waited for the first one's lock on Ana"
+    finally:
+        release.set()
+        first.join()
+    assert [o.status for o in outcomes] == [Status.REVIEW]
+
+
+def test_a_batch_that_changes_a_user_waits_for_the_batches_reading_it(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+    [ana] = service(sessions, keyring).ingest([signal("C-1", **ANA)])
+    luis = signal("C-2", given_name="Luis", family_name="García", phone=ANA["phone"])
+    # Ana again, with an address she had not given: linked to her user, which changes. No
+    # key in common with Luis's record (her phone is left out), so only her row is shared.
+    again = signal("S-1", source="signup", **{**ANA, "phone": None}, address=HOME)
+    first, release, _, _ = _paused_batch(sessions, keyring, luis)
+    try:
+        second = _run(sessions, keyring, again)  # links to Ana: her user changes
+        second.join(timeout=3)
+        assert second.is_alive(), "Ana changed while another batch was reading her"
+    finally:
+        release.set()
+        first.join()
+    second.join(timeout=30)
+    with sessions() as session:
+        version, held = session.execute(
+            text(
+                "SELECT u.version, (SELECT count(*) FROM source_identities s"
+                " WHERE s.user_id = u.id) FROM canonical_users u WHERE u.id = :id"
+            ),
+            {"id": ana.user_id},
+        ).one()
+    assert (version, held) == (2, 2)
+
+
+def test_a_crowded_key_is_not_locked_once_known(migrated: Engine, tmp_path: Path) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+    record = signal("C-1", **ANA)
+    view = SignalView.of(record, service(sessions, keyring).config, date(2026, 11, 25), keyring)
+    crowded = next(key for key in view.keys if key[0] == "full_name")
+    email = next(key for key in view.keys if key[0] == "email")
+    with sessions() as session, session.begin():
+        _linked_identities_with_key(session, keyring, crowded, CANDIDATES_PER_KEY + 1)
+    locked: list[set[int]] = []
+
+    def held_advisory_locks() -> None:  # this database is the test's own: the batch's locks
+        with migrated.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT classid::bigint, objid::bigint FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND database ="
+                    " (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            ).all()
+        locked.append({(c << 32) | o for c, o in rows})
+
+    ingest = service(sessions, keyring, after_load=held_advisory_locks)
+    ingest.ingest([record])
+    ingest.ingest([signal("S-1", source="signup", **ANA)])
+    as_unsigned = {key: lock_id(key[1]) & (2**64 - 1) for key in (crowded, email)}
+    assert as_unsigned[crowded] in locked[0]  # not known to be crowded yet: locked
+    assert as_unsigned[crowded] not in locked[1]
+    assert as_unsigned[email] in locked[1]
+
+
+def _linked_identities_with_key(
+    session: Session, keyring: Keyring, key: tuple[str, bytes], count: int
+) -> None:
+    now = datetime.now(UTC)
+    people = [UserRow(uuid.uuid4(), "active", None, 1, now) for _ in range(count)]
+    user_store.insert_users(session, people)
+    rows = [
+        IdentityRow(uuid.uuid4(), "crm", f"X-{n}", u.id, {}, None) for n, u in enumerate(people)
+    ]
+    identities.insert_rows(session, keyring, rows)
+    match_keys.replace_keys(session, [(r.id, r.user_id, [key]) for r in rows])

@@ -22,6 +22,7 @@ from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
 from mds.services.resolution.batch import Batch, with_survivor
 from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.crowded_keys import CrowdedKeys
 from mds.services.resolution.keys import source_lock_key
 from mds.services.resolution.outcomes import SignalOutcome
 from mds.services.resolution.resolver import SignalView
@@ -48,6 +49,7 @@ class IngestService:
     after_load: Callable[[], None] | None = None
     advisory_locks: bool = True
     _term_counts: TermCounts = field(default_factory=TermCounts)
+    _crowded_keys: CrowdedKeys = field(default_factory=CrowdedKeys)
     _load_target: int = 0
 
     def expect_load(self, signals: int) -> None:
@@ -75,7 +77,10 @@ class IngestService:
         ws = Workspace(now=self.config.clock())
         today = ws.now.date()
         views = [SignalView.of(s, self.config, today, self.keyring) for s in signals]
-        lock_digests = [h for view in views for _, h in view.keys]
+        # A crowded key reaches no candidate: its lock would only make concurrent batches wait.
+        lock_digests = [
+            key[1] for view in views for key in view.keys if key not in self._crowded_keys
+        ]
         lock_digests += [
             source_lock_key(s.source_system, s.source_record_id, self.keyring) for s in signals
         ]
@@ -119,6 +124,7 @@ class IngestService:
             self._term_counts,
             self.after_load,
             max(self.config.expected_identities, self._load_target),
+            self._crowded_keys,
         )
         batch.answer_duplicates()
         if fresh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -20,6 +21,16 @@ HashedKey = tuple[str, bytes]
 # 500 signals and the users locked and scored by 7%, with the same decisions.
 CANDIDATES_PER_KEY = 64
 TERM_COUNT_CAP = 5_000
+
+
+@dataclass
+class Candidates:
+    """What `ranked_candidates` found: the kept rows, and the keys too crowded to reach any."""
+
+    rows: list[tuple[str, bytes, uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    crowded: set[HashedKey] = field(default_factory=set)
+
+
 _KEYS = "unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS k(key_type, key_hash)"
 
 
@@ -68,12 +79,13 @@ def ranked_candidates(
     strength: Mapping[str, int],
     per_record: int,
     per_key: int = CANDIDATES_PER_KEY,
-) -> list[tuple[str, bytes, uuid.UUID, uuid.UUID]]:
+) -> Candidates:
     """(key type, hash, identity, user) of linked identities carrying the records' keys, only
     for each record's `per_record` best users: the most key strength shared (a key type not in
     `strength` counts 1), ties by id, as `matching.candidates.best_candidates` ranks them. In a
     large store a common name reaches many users; ranking them here spares reading every one of
-    them into Python. A key shared by more than `per_key` identities reaches none."""
+    them into Python. A key shared by more than `per_key` identities reaches none: it is
+    reported as crowded instead."""
     # Keys are numbered once, so the ranking joins and groups on integers, not on (text, bytea).
     numbers: dict[HashedKey, int] = {}
     records, key_numbers, strengths = [], [], []
@@ -83,7 +95,7 @@ def ranked_candidates(
             key_numbers.append(numbers.setdefault(key, len(numbers) + 1))
             strengths.append(strength.get(key[0], 1))
     if not records:
-        return []
+        return Candidates()
     rows = session.execute(
         text(
             "WITH keys AS ("
@@ -99,9 +111,10 @@ def ranked_candidates(
             "     WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
             "       AND match_keys.user_id IS NOT NULL"
             "     LIMIT :per_key + 1) AS m),"
+            " crowded AS MATERIALIZED ("
+            "   SELECT key_no FROM reached GROUP BY key_no HAVING count(*) > :per_key),"
             " hits AS MATERIALIZED ("
-            "   SELECT * FROM reached WHERE key_no NOT IN ("
-            "     SELECT key_no FROM reached GROUP BY key_no HAVING count(*) > :per_key)),"
+            "   SELECT * FROM reached WHERE key_no NOT IN (SELECT key_no FROM crowded)),"
             # A user counts once per key of a record, however many of its identities carry it.
             " key_users AS (SELECT DISTINCT key_no, user_id FROM hits),"
             # uuid order is byte order, the order of the ids' text in Python.
@@ -112,6 +125,8 @@ def ranked_candidates(
             " kept AS (SELECT DISTINCT user_id FROM scored WHERE rank <= :per_record)"
             " SELECT k.key_type, k.key_hash, h.source_identity_id, h.user_id"
             " FROM hits h JOIN kept USING (user_id) JOIN keys k USING (key_no)"
+            " UNION ALL"
+            " SELECT k.key_type, k.key_hash, NULL, NULL FROM crowded JOIN keys k USING (key_no)"
         ),
         {
             "types": [key_type for key_type, _ in numbers],
@@ -123,7 +138,13 @@ def ranked_candidates(
             "per_key": per_key,
         },
     ).all()
-    return [(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
+    found = Candidates()
+    for key_type, key_hash, identity, user in rows:
+        if identity is None:
+            found.crowded.add((key_type, bytes(key_hash)))
+        else:
+            found.rows.append((key_type, bytes(key_hash), identity, user))
+    return found
 
 
 def term_counts(session: Session, keys: Sequence[HashedKey]) -> dict[HashedKey, int]:

@@ -130,10 +130,13 @@ def update_users(session: Session, rows: Sequence[UserRow]) -> None:
         )
 
 
-def lock_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRow]:
+def lock_users(
+    session: Session, ids: Iterable[uuid.UUID], *, shared: bool = False
+) -> dict[uuid.UUID, UserRow]:
     """Row locks on these users, in id order, until commit, and the users as locked (one
     statement): a batch and a steward's change to the same users serialize instead of
-    overwriting each other's versions."""
+    overwriting each other's versions. `shared` locks (FOR SHARE) keep others from changing the
+    users while letting other readers lock them too; change a user only under FOR UPDATE."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
@@ -149,7 +152,7 @@ def lock_users(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Us
             )
             .where(any_of(_USERS.c.id, wanted))
             .order_by(_USERS.c.id)
-            .with_for_update()
+            .with_for_update(read=shared)
         )
         .all()
     )

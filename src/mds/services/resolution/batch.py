@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from sqlalchemy.orm import Session
@@ -15,12 +15,14 @@ from mds.matching.candidates import CANDIDATES_PER_RECORD, KEY_STRENGTH
 from mds.matching.scoring import PairScorer, TermFrequency
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.crowded_keys import CrowdedKeys
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys, tf_key
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.persist import persist_workspace
 from mds.services.resolution.resolver import Resolver, SignalView
 from mds.services.resolution.survival import SurvivalResult, survive_users
 from mds.services.resolution.workspace import PendingReview, Workspace
+from mds.services.transactions import ConcurrentChangeError
 from mds.store import audit, inbox, lineage, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
@@ -50,6 +52,9 @@ class Batch:
     term_counts: Callable[[Session, Sequence[HashedKey], int], dict[HashedKey, int]]
     after_load: Callable[[], None] | None = None
     expected_identities: int = 0  # the store's size once the load under way is in
+    crowded: CrowdedKeys = field(default_factory=CrowdedKeys)
+    locked_for_update: set[uuid.UUID] = field(default_factory=set)
+    versions_read: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def answer_duplicates(self) -> None:
         fresh = set(self.fresh)
@@ -99,17 +104,25 @@ class Batch:
             if row is not None and row.record is not None:
                 keys += hashed_blocking_keys(row.record, keyring)
             wanted_by_signal.append(keys)
-        found = match_keys.ranked_candidates(
+        candidates = match_keys.ranked_candidates(
             session, wanted_by_signal, KEY_STRENGTH, CANDIDATES_PER_RECORD
         )
+        self.crowded.learn(candidates.crowded)
+        found = candidates.rows
         kept = {row[3] for row in found}
         user_ids = kept | {r.user_id for r in existing.values() if r.user_id is not None}
         # Users these are queued against: a change this batch makes may settle the question.
         ws.open_pairs = review.open_pairs(session, sorted(user_ids))
         user_ids |= {u for pair in ws.open_pairs for u in pair}
         # Locked before their identities are read, so what is read is what a concurrent merge
-        # or split committed, never half of it.
-        users = user_store.lock_users(session, user_ids)
+        # or split committed, never half of it. The users of the records being updated will
+        # change: locked for update at once. The other candidates are mostly only scored:
+        # shared locks, so that concurrent batches reaching the same user do not wait for each
+        # other; the few this batch changes are locked for update before it writes.
+        self.locked_for_update = {r.user_id for r in existing.values() if r.user_id is not None}
+        users = user_store.lock_users(session, self.locked_for_update)
+        users |= user_store.lock_users(session, user_ids - self.locked_for_update, shared=True)
+        self.versions_read = {user_id: row.version for user_id, row in users.items()}
         for row in existing.values():
             ws.add_identity(row)
         for row in identities.load_by_users(session, keyring, user_ids):
@@ -145,6 +158,7 @@ class Batch:
 
     def _persist(self, survived: SurvivalResult) -> None:
         session = self.session
+        self._lock_changed_users()
         entries = persist_workspace(
             session,
             self.keyring,
@@ -167,6 +181,16 @@ class Batch:
             for item in items
         ]
         audit.append(session, entries + survived.audit)
+
+    def _lock_changed_users(self) -> None:
+        """Upgrade to FOR UPDATE the shared-locked users this batch changes. A shared lock kept
+        everyone else from changing them since they were read; a version that moved anyway
+        means the reads are stale, and the batch is run again."""
+        ws = self.ws
+        changed = ws.dirty_users - ws.new_users - self.locked_for_update
+        for user_id, row in user_store.lock_users(self.session, changed).items():
+            if row.version != self.versions_read[user_id]:
+                raise ConcurrentChangeError(f"user {user_id} changed while the batch ran")
 
     def _review_items(self) -> list[ReviewItem]:
         ws = self.ws
