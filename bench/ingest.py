@@ -1,7 +1,8 @@
 """Ingestion speed: `mds import` into a preloaded store, single-signal POST latency, memory.
 
 Baseline in the same run: a raw COPY of the same signals into a plain table.
-Run: `.venv/bin/python bench/ingest.py [--preload 100000] [--signals 5000] [--posts 1000]`.
+Run: `.venv/bin/python bench/ingest.py [--preload 100000] [--signals 5000] [--posts 1000]
+[--workers 1,2]`; each `mds import --workers N` runs into its own clone of the preloaded store.
 """
 
 from __future__ import annotations
@@ -189,19 +190,65 @@ runpy.run_module("mds", run_name="__main__", alter_sys=True)
 """
 
 
+class TreeRss(threading.Thread):
+    """The largest total resident memory of a process and its descendants, sampled every 50 ms
+    (worker processes exit without reporting their own peak)."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.peak_kib, self._done = root, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in self._tree()))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def _tree(self) -> list[int]:
+        parents = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int(
+                        (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                    )
+                except (OSError, ValueError):
+                    continue
+        tree, frontier = [self.root], [self.root]
+        while frontier:
+            frontier = [pid for pid, parent in parents.items() if parent in frontier]
+            tree += frontier
+        return tree
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return int(status.split("VmRSS:")[1].split()[0]) if "VmRSS:" in status else 0
+
+
 def time_import(
-    env: dict[str, str], path: Path, profile: str | None
+    env: dict[str, str], path: Path, profile: str | None, workers: int = 1
 ) -> tuple[float, float, str, str]:
-    """Seconds, CPU seconds (process start included), peak memory and summary line of one
-    `mds import` run."""
+    """Seconds, CPU seconds (process start and workers included), peak memory and summary line
+    of one `mds import` run."""
     runner = ["-m", "cProfile", "-o", profile, "-m", "mds"] if profile else ["-c", _PEAK_RSS]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, *runner, "import", str(path)],
-        env=env, capture_output=True, text=True, check=False,
+    process = subprocess.Popen(
+        [sys.executable, *runner, "import", str(path), "--workers", str(workers)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    tree_peak = TreeRss(process.pid)
+    tree_peak.start()
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
+    tree_peak.stop()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (
         children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
@@ -211,8 +258,41 @@ def time_import(
     lines = result.stderr.splitlines()
     peak = next((line.split()[1] for line in lines if line.startswith("peak-rss-kib")), None)
     memory = f"peak RSS {int(peak) / 1024:.0f} MiB" if peak else "peak RSS not measured (profiled)"
+    if workers > 1:
+        memory += f" (reader), {tree_peak.peak_kib / 1024:.0f} MiB all processes (sampled)"
     summary = [line for line in lines if line.startswith("imported")]
     return seconds, cpu, memory, summary[-1] if summary else result.stderr[-300:]
+
+
+def measure_import(
+    env: dict[str, str],
+    path: Path,
+    profile: str | None,
+    workers: int,
+    count: int,
+    baseline_s: float,
+    preloaded: PreloadedStore,
+) -> None:
+    pgdata = preloaded.server.pgdata
+    server_before, wal_before = server_cpu_seconds(pgdata), wal_written(env["DATABASE_URL"])
+    seconds, import_cpu_s, memory, summary = time_import(env, path, profile, workers)
+    server_s = server_cpu_seconds(pgdata) - server_before
+    wal_after = wal_written(env["DATABASE_URL"])
+    wal_bytes, wal_fpi = wal_after[0] - wal_before[0], wal_after[1] - wal_before[1]
+    print(
+        f"  --workers {workers}: {count / seconds:,.0f} signals/s ({seconds:.1f}s, process start"
+        f" included; import / COPY time {seconds / baseline_s:,.0f}x), {memory}"
+    )
+    print(f"    {summary}")
+    # Work done, steadier than wall time on a shared machine: CPU per signal on each side of
+    # the connection, and the WAL the database wrote (full-page images mostly).
+    per_signal = 1000 / count
+    print(
+        f"    CPU per signal: import {import_cpu_s * per_signal:.2f} ms (process start"
+        f" included), PostgreSQL {server_s * per_signal:.2f} ms; WAL"
+        f" {wal_bytes / count / 1024:.0f} KiB per signal"
+        f" ({wal_fpi / count:.1f} full-page images per signal)"
+    )
 
 
 def bench_signals(stored: list[Person], count: int) -> list[dict]:
@@ -244,6 +324,12 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="`mds import --workers` counts to measure, comma-separated (default 1,2)",
+    )
     parser.add_argument(
         "--keep-store",
         metavar="DIR",
@@ -281,27 +367,10 @@ def main() -> None:
         env.update(MDS_DATA_DIR=str(data_dir), MDS_INGEST_BATCH_SIZE=str(args.batch))
         print(f"`mds import` of {len(signals):,} signals into a {len(stored):,}-user store:")
         print(f"  baseline raw COPY of the same rows: {len(signals) / baseline_s:,.0f} rows/s")
-        env["DATABASE_URL"] = preloaded.fresh_run().replace("postgresql+psycopg", "postgresql")
-        pgdata = preloaded.server.pgdata
-        server_before, wal_before = server_cpu_seconds(pgdata), wal_written(env["DATABASE_URL"])
-        seconds, import_cpu_s, memory, summary = time_import(env, path, args.profile)
-        server_s = server_cpu_seconds(pgdata) - server_before
-        wal_after = wal_written(env["DATABASE_URL"])
-        wal_bytes, wal_fpi = wal_after[0] - wal_before[0], wal_after[1] - wal_before[1]
-        print(
-            f"  {len(signals) / seconds:,.0f} signals/s ({seconds:.1f}s, process start included;"
-            f" import / COPY time {seconds / baseline_s:,.0f}x), {memory}"
-        )
-        print(f"  {summary}")
-        # Work done, steadier than wall time on a shared machine: CPU per signal on each side of
-        # the connection, and the WAL the database wrote (full-page images mostly).
-        per_signal = 1000 / len(signals)
-        print(
-            f"  CPU per signal: import {import_cpu_s * per_signal:.2f} ms (process start"
-            f" included), PostgreSQL {server_s * per_signal:.2f} ms; WAL"
-            f" {wal_bytes / len(signals) / 1024:.0f} KiB per signal"
-            f" ({wal_fpi / len(signals):.1f} full-page images per signal)"
-        )
+        for workers in args.workers:
+            # Each count of workers imports into its own clone of the preloaded store.
+            env["DATABASE_URL"] = preloaded.fresh_run().replace("postgresql+psycopg", "postgresql")
+            measure_import(env, path, args.profile, workers, len(signals), baseline_s, preloaded)
 
         posts = generate(args.posts, seed=99).signals[: args.posts]
         latencies, server_mib = post_latencies(env, [e.signal for e in posts], args.rate)

@@ -114,3 +114,30 @@ def test_import_from_stdin(cli_env: dict[str, str]) -> None:
     result = run(cli_env, "import", "-", stdin=_signal(9, given_name="Io") + "\n")
     assert result.returncode == 0, result.stderr
     assert "created 1" in result.stderr
+
+
+def test_import_in_parallel_workers_keeps_each_person_whole(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    people = [("Ana", "García"), ("Luis", "Pérez"), ("Marta", "Ruiz"), ("Jon", "Smith")] * 3
+    lines = []
+    for n in range(40):
+        person = n % len(people)
+        given, family = people[person]
+        lines.append(
+            _signal(n, given_name=given, family_name=family, email=f"p{person}@example.com")
+        )
+    lines.insert(17, "{not json")
+    path = tmp_path / "signals.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = run(cli_env, "import", str(path), "--workers", "2", "--batch-size", "3")
+    assert result.returncode == 1, result.stderr
+    assert "line 18: rejected: line: invalid JSON" in result.stderr
+    assert "imported 40 signal(s)" in result.stderr
+
+    identities = [json.loads(x) for x in run(cli_env, "export", "identities").stdout.splitlines()]
+    user_of = {int(i["source_record_id"].split("-")[1]): i["user_id"] for i in identities}
+    assert len(user_of) == 40
+    for person in range(len(people)):
+        assert len({user_of[n] for n in range(person, 40, len(people))}) == 1
+    assert len(set(user_of.values())) == len(people)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,13 +16,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 
-from mds.bootstrap import build_runtime
+from mds.bootstrap import Runtime, build_runtime
 from mds.cli.common import settings_for_cli
+from mds.cli.import_workers import WorkerFailedError, WorkerPool, import_in_workers
 from mds.domain.signals import Signal
 from mds.gc_tuning import tune_for_resolution
 from mds.services.signal_files import ParsedLine, read_csv, read_jsonl
@@ -54,6 +54,7 @@ def _lines(
 
 def import_signals(
     file: Annotated[str, typer.Argument(help="Path to the file, or - for standard input")],
+    *,
     fmt: Annotated[FileFormat, typer.Option("--format", help="jsonl or csv")] = FileFormat.JSONL,
     source: Annotated[
         str | None, typer.Option(help="source_system for CSV rows that do not name one")
@@ -64,23 +65,27 @@ def import_signals(
     batch_size: Annotated[
         int | None, typer.Option(help="Signals per transaction (default MDS_INGEST_BATCH_SIZE)")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes resolving in parallel; records that share an email, phone or name"
+            " with birth date go to the same one",
+        ),
+    ] = 1,
 ) -> None:
     """Resolve every signal in FILE; report bad lines by number; exit 1 if any line failed."""
     settings = settings_for_cli()
     runtime = build_runtime(settings)
     tune_for_resolution()
-    service = runtime.ingest_service()
     size = batch_size or settings.ingest_batch_size
     path = None if file == "-" else Path(file)
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}", param_hint="FILE")
     total = _count_lines(path) if path else None
-    if total:
-        service.expect_load(total)
     stream = sys.stdin if path is None else path.open(encoding="utf-8", newline="")
-    decisions: Counter[str] = Counter()
+    actor = f"import:{file}"
     failed = 0
-    pending: list[Signal] = []
     progress = Progress(
         TextColumn("[bold]import"),
         BarColumn(),
@@ -90,39 +95,52 @@ def import_signals(
         console=err,
         disable=not err.is_terminal,
     )
+    task = progress.add_task("import", total=total, rate=0.0)
     started = datetime.now(UTC)
+    resolved: Counter[str] = Counter()
 
-    def flush(task: TaskID) -> None:
-        if pending:
-            for outcome in service.ingest(pending, actor=f"import:{file}"):
-                decisions[str(outcome.status)] += 1
-            elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
-            progress.update(task, advance=len(pending), rate=sum(decisions.values()) / elapsed)
-            pending.clear()
+    def advance(decided: Counter[str]) -> None:
+        resolved.update(decided)
+        elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+        progress.update(task, advance=decided.total(), rate=resolved.total() / elapsed)
+
+    def good_signals() -> Iterator[Signal]:
+        nonlocal failed
+        for line in _lines(stream, fmt, source, mapping or []):
+            if line.signal is not None:
+                yield line.signal
+                continue
+            failed += 1
+            detail = "; ".join(f"{e['field'] or 'line'}: {e['message']}" for e in line.errors)
+            err.print(f"line {line.number}: rejected: {detail}", highlight=False)
+            progress.update(task, advance=1)
 
     try:
         with progress:
-            task = progress.add_task("import", total=total, rate=0.0)
-            for line in _lines(stream, fmt, source, mapping or []):
-                if line.signal is None:
-                    failed += 1
-                    detail = "; ".join(
-                        f"{e['field'] or 'line'}: {e['message']}" for e in line.errors
-                    )
-                    err.print(f"line {line.number}: rejected: {detail}", highlight=False)
-                    progress.update(task, advance=1)
-                    continue
-                pending.append(line.signal)
-                if len(pending) >= size:
-                    flush(task)
-            flush(task)
+            if workers == 1:
+                service = runtime.ingest_service()
+                if total:
+                    service.expect_load(total)
+                for batch in _batches(good_signals(), size):
+                    outcomes = service.ingest(batch, actor=actor)
+                    advance(Counter(str(o.status) for o in outcomes))
+            else:
+                _import_in_workers(
+                    runtime,
+                    workers=workers,
+                    size=size,
+                    total=total,
+                    actor=actor,
+                    signals=good_signals(),
+                    advance=advance,
+                )
     finally:
         if path is not None:
             stream.close()
         runtime.close()
     elapsed = (datetime.now(UTC) - started).total_seconds()
-    accepted = sum(decisions.values())
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(decisions.items())) or "nothing"
+    accepted = resolved.total()
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(resolved.items())) or "nothing"
     err.print(
         f"imported {accepted} signal(s) in {elapsed:.1f}s ({accepted / max(elapsed, 1e-6):.0f}/s):"
         f" {summary}; rejected lines: {failed}",
@@ -130,6 +148,46 @@ def import_signals(
     )
     if failed:
         raise typer.Exit(1)
+
+
+def _batches(signals: Iterator[Signal], size: int) -> Iterator[list[Signal]]:
+    batch: list[Signal] = []
+    for signal in signals:
+        batch.append(signal)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _import_in_workers(
+    runtime: Runtime,
+    *,
+    workers: int,
+    size: int,
+    total: int | None,
+    actor: str,
+    signals: Iterator[Signal],
+    advance: Callable[[Counter[str]], None],
+) -> None:
+    # The workers connect on their own, to the database this process resolved (an embedded
+    # server stays up while this process holds it); no connection crosses the fork.
+    url = runtime.engine.url.render_as_string(hide_password=False)
+    runtime.engine.dispose()
+    settings = runtime.settings.model_copy(update={"database_url": url})
+    pool = WorkerPool(settings, workers, size, total, actor, advance)
+    pool.start()
+    try:
+        import_in_workers(pool, signals, settings.default_region, datetime.now(UTC).date())
+        pool.finish()
+    except WorkerFailedError as exc:
+        pool.stop()
+        err.print(f"a worker failed; signals it had not committed were not imported:\n{exc}")
+        raise typer.Exit(1) from None
+    except BaseException:
+        pool.stop()
+        raise
 
 
 def _count_lines(path: Path) -> int:
