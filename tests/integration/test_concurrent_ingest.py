@@ -188,10 +188,10 @@ def test_a_crowded_key_is_not_locked_once_known(migrated: Engine, tmp_path: Path
     keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
     record = signal("C-1", **ANA)
     view = SignalView.of(record, service(sessions, keyring).config, date(2026, 11, 25), keyring)
-    crowded = next(key for key in view.keys if key[0] == "full_name")
-    email = next(key for key in view.keys if key[0] == "email")
+    by_type = {key_type: (key_type, digest) for key_type, digest in view.keys}
+    full_name, name_dob, email = by_type["full_name"], by_type["name_dob"], by_type["email"]
     with sessions() as session, session.begin():
-        _linked_identities_with_key(session, keyring, crowded, CANDIDATES_PER_KEY + 1)
+        _linked_identities_with_key(session, keyring, full_name, CANDIDATES_PER_KEY + 1)
     locked: list[set[int]] = []
 
     def held_advisory_locks() -> None:  # this database is the test's own: the batch's locks
@@ -205,13 +205,18 @@ def test_a_crowded_key_is_not_locked_once_known(migrated: Engine, tmp_path: Path
             ).all()
         locked.append({(c << 32) | o for c, o in rows})
 
+    def was_locked(batch: int, key: tuple[str, bytes]) -> bool:
+        return lock_id(key[1]) & (2**64 - 1) in locked[batch]
+
     ingest = service(sessions, keyring, after_load=held_advisory_locks)
-    ingest.ingest([record])
-    ingest.ingest([signal("S-1", source="signup", **ANA)])
-    as_unsigned = {key: lock_id(key[1]) & (2**64 - 1) for key in (crowded, email)}
-    assert as_unsigned[crowded] in locked[0]  # not known to be crowded yet: locked
-    assert as_unsigned[crowded] not in locked[1]
-    assert as_unsigned[email] in locked[1]
+    ingest.ingest([record])  # knows nothing yet: asks the store about its keys
+    assert not was_locked(0, full_name) and was_locked(0, email)
+    with sessions() as session, session.begin():
+        _linked_identities_with_key(session, keyring, name_dob, CANDIDATES_PER_KEY + 1)
+    ingest.ingest([signal("S-1", source="signup", **ANA)])  # learns it from its candidates
+    assert was_locked(1, name_dob)
+    ingest.ingest([signal("T-1", source="support", **ANA)])
+    assert not was_locked(2, name_dob) and not was_locked(2, full_name) and was_locked(2, email)
 
 
 def _linked_identities_with_key(
@@ -220,8 +225,6 @@ def _linked_identities_with_key(
     now = datetime.now(UTC)
     people = [UserRow(uuid.uuid4(), "active", None, 1, now) for _ in range(count)]
     user_store.insert_users(session, people)
-    rows = [
-        IdentityRow(uuid.uuid4(), "crm", f"X-{n}", u.id, {}, None) for n, u in enumerate(people)
-    ]
+    rows = [IdentityRow(uuid.uuid4(), "crm", f"X-{uuid.uuid4()}", u.id, {}, None) for u in people]
     identities.insert_rows(session, keyring, rows)
     match_keys.replace_keys(session, [(r.id, r.user_id, [key]) for r in rows])

@@ -29,7 +29,7 @@ from mds.services.resolution.resolver import SignalView
 from mds.services.resolution.term_counts import TermCounts
 from mds.services.resolution.workspace import Workspace
 from mds.services.transactions import in_transaction
-from mds.store import inbox, locks
+from mds.store import inbox, locks, match_keys
 from mds.store import source_identities as identities
 from mds.store.inbox import InboxEntry
 
@@ -78,6 +78,12 @@ class IngestService:
         today = ws.now.date()
         views = [SignalView.of(s, self.config, today, self.keyring) for s in signals]
         # A crowded key reaches no candidate: its lock would only make concurrent batches wait.
+        # Asked of the store when nothing is known, so that importers starting together do not
+        # queue behind each other's first batch.
+        if self._crowded_keys.empty and self.advisory_locks:
+            self._crowded_keys.learn(
+                match_keys.crowded_keys(session, [key for view in views for key in view.keys])
+            )
         lock_digests = [
             key[1] for view in views for key in view.keys if key not in self._crowded_keys
         ]

@@ -147,6 +147,26 @@ def ranked_candidates(
     return found
 
 
+def crowded_keys(
+    session: Session, keys: Sequence[HashedKey], per_key: int = CANDIDATES_PER_KEY
+) -> set[HashedKey]:
+    """The keys carried by more than `per_key` linked identities (which reach no candidate)."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return set()
+    rows = session.execute(
+        text(
+            "SELECT k.key_type, k.key_hash FROM "
+            f"{_KEYS} WHERE ("
+            "   SELECT count(*) FROM (SELECT 1 FROM match_keys m"
+            "     WHERE m.key_type = k.key_type AND m.key_hash = k.key_hash"
+            "       AND m.user_id IS NOT NULL LIMIT :per_key + 1) AS c) > :per_key"
+        ),
+        {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "per_key": per_key},
+    ).all()
+    return {(r[0], bytes(r[1])) for r in rows}
+
+
 def term_counts(session: Session, keys: Sequence[HashedKey]) -> dict[HashedKey, int]:
     """How many identities carry each key (capped: beyond the cap a value is simply common)."""
     if not keys:

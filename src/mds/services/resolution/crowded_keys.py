@@ -5,7 +5,8 @@ A key carried by more linked identities than `match_keys.CANDIDATES_PER_KEY` rea
 key cannot find each other through it, locked or not. On a large store these are the commonest
 names, and their locks made concurrent importers wait for each other's whole transaction.
 A key only grows more crowded as identities arrive; erasures can thin it out again, so what is
-remembered is forgotten after a while and learnt again from the next candidate query.
+remembered is forgotten after a while and learnt again: from the store for the next batch's keys,
+then from each candidate query.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class CrowdedKeys:
     clock: Callable[[], float] = time.monotonic
     _keys: set[HashedKey] = field(default_factory=set)
     _since: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing learnt (a new process, or forgotten): the next batch should ask the store."""
+        return self._since is None
 
     def learn(self, keys: Iterable[HashedKey]) -> None:
         now = self.clock()
