@@ -4,7 +4,8 @@ Reports pairwise precision, recall and F1 of the automatic links, recall when op
 count as found, blocking recall, and the agreement between two runs in different orders; with
 `--trained`, also the links made with the model `mds model train` fits to the first run's store.
 
-Run: `.venv/bin/python bench/quality.py [--persons N] [--batch B] [--seed S] [--trained]`.
+Run: `.venv/bin/python bench/quality.py [--persons N] [--batch B] [--seed S] [--trained]
+[--processes N] [--workers W]`.
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ def blocking_recall(
     return found / len(truth) if truth else 1.0
 
 
-def import_processes(url: str, data_dir: Path, signals: list[Emitted], batch: int, n: int) -> None:
-    """`mds import` in `n` concurrent processes, process k taking every n-th signal."""
+def import_processes(
+    url: str, data_dir: Path, signals: list[Emitted], batch: int, n: int, workers: int = 1
+) -> None:
+    """`mds import --workers W` in `n` concurrent processes, process k taking every n-th
+    signal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDS_")}
     env.update(
         DATABASE_URL=url.replace("postgresql+psycopg", "postgresql"),
@@ -96,7 +100,7 @@ def import_processes(url: str, data_dir: Path, signals: list[Emitted], batch: in
         path.write_text("".join(json.dumps(e.signal) + "\n" for e in signals[k::n]))
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "mds", "import", str(path)],
+                [sys.executable, "-m", "mds", "import", str(path), "--workers", str(workers)],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -117,6 +121,7 @@ def run_once(
     processes: int = 0,
     parameters: ModelParameters = DEFAULT_PARAMETERS,
     train: bool = False,
+    workers: int = 1,
 ) -> tuple[dict, float]:
     """Ingest `signals`; with `train`, also what `mds model train` makes of the store after."""
     store = open_store(url, data_dir)
@@ -128,7 +133,7 @@ def run_once(
     )
     started = time.perf_counter()
     if processes:
-        import_processes(url, data_dir, signals, batch, processes)
+        import_processes(url, data_dir, signals, batch, processes, workers)
     else:
         config = ResolutionConfig.from_settings(settings, parameters)
         service = IngestService(sessions, keyring, config)
@@ -248,6 +253,9 @@ def main() -> None:
         "--processes", type=int, default=2, help="also run `mds import` in N interleaved processes"
     )
     parser.add_argument(
+        "--workers", type=int, default=2, help="also run one `mds import --workers N`"
+    )
+    parser.add_argument(
         "--trained",
         action="store_true",
         help="also link with the model `mds model train` fits to the first run's store",
@@ -350,6 +358,21 @@ def main() -> None:
             again, _ = run_once(url, Path(tmp), shuffled, args.batch, args.processes)
             unchanged = again["assignment"] == result["assignment"]
             print(f"importing the same files again changes nothing: {unchanged}")
+    if args.workers > 1:
+        shuffled = signals[:]
+        random.Random(args.seed + 1).shuffle(shuffled)
+        with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+            result, elapsed = run_once(
+                url, Path(tmp), shuffled, args.batch, processes=1, workers=args.workers
+            )
+        linked = pair_set(result["assignment"])
+        precision, recall, f1, review_recall = linkage(result, truth)
+        print(
+            f"`mds import --workers {args.workers}` on run 1's order:"
+            f" {len(signals) / elapsed:,.0f} signals/s (process start included),"
+            f" precision {precision:.4f}, F1 {f1:.4f}, recall with review {review_recall:.4f},"
+            f" agreement with run 1 {jaccard(linked, first):.4f}"
+        )
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 
