@@ -18,7 +18,9 @@ from mds.services.batcher import GroupCommit
 from mds.services.ingest import IngestService
 from mds.services.keys import load_keyring
 from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.crowded_keys import CrowdedKeys
 from mds.services.resolution.outcomes import SignalOutcome
+from mds.services.resolution.term_counts import TermCounts
 from mds.services.stewardship.operations import Stewardship
 from mds.services.stewardship.review_queue import ReviewQueue
 from mds.store import match_models, migrate
@@ -74,6 +76,11 @@ class Runtime:
     read_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
     _config: tuple[float, ResolutionConfig] | None = field(default=None, repr=False)
     _group_commit: GroupCommit[Signal, SignalOutcome] | None = field(default=None, repr=False)
+    # Shared by every ingest service this process builds (one per batch, for the current
+    # model). The API's group commit and the Kafka worker use them from their own threads: each
+    # step is one dict or set operation, and a race costs at most a value asked again.
+    _term_counts: TermCounts = field(default_factory=TermCounts, repr=False)
+    _crowded_keys: CrowdedKeys = field(default_factory=CrowdedKeys, repr=False)
 
     def read_session(self) -> Session:
         return (self.read_sessions or self.sessions)()
@@ -90,7 +97,13 @@ class Runtime:
         return config
 
     def ingest_service(self) -> IngestService:
-        return IngestService(self.sessions, self.keyring, self.resolution_config())
+        return IngestService(
+            self.sessions,
+            self.keyring,
+            self.resolution_config(),
+            term_counts=self._term_counts,
+            crowded_keys=self._crowded_keys,
+        )
 
     def stewardship(self) -> Stewardship:
         return Stewardship(self.sessions, self.keyring, self.resolution_config())

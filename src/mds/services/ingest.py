@@ -48,8 +48,10 @@ class IngestService:
     # duplicate users. Production code never sets them.
     after_load: Callable[[], None] | None = None
     advisory_locks: bool = True
-    _term_counts: TermCounts = field(default_factory=TermCounts)
-    _crowded_keys: CrowdedKeys = field(default_factory=CrowdedKeys)
+    # What the store said about common values, worth keeping from batch to batch: a process
+    # that builds a service per batch (to pick up a new model) passes the same ones each time.
+    term_counts: TermCounts = field(default_factory=TermCounts)
+    crowded_keys: CrowdedKeys = field(default_factory=CrowdedKeys)
     _load_target: int = 0
 
     def expect_load(self, signals: int) -> None:
@@ -80,12 +82,12 @@ class IngestService:
         # A crowded key reaches no candidate: its lock would only make concurrent batches wait.
         # Asked of the store when nothing is known, so that importers starting together do not
         # queue behind each other's first batch.
-        if self._crowded_keys.empty and self.advisory_locks:
-            self._crowded_keys.learn(
+        if self.crowded_keys.empty and self.advisory_locks:
+            self.crowded_keys.learn(
                 match_keys.crowded_keys(session, [key for view in views for key in view.keys])
             )
         lock_digests = [
-            key[1] for view in views for key in view.keys if key not in self._crowded_keys
+            key[1] for view in views for key in view.keys if key not in self.crowded_keys
         ]
         lock_digests += [
             source_lock_key(s.source_system, s.source_record_id, self.keyring) for s in signals
@@ -127,10 +129,10 @@ class IngestService:
             outcomes,
             actor,
             self.population,
-            self._term_counts,
+            self.term_counts,
             self.after_load,
             max(self.config.expected_identities, self._load_target),
-            self._crowded_keys,
+            self.crowded_keys,
         )
         batch.answer_duplicates()
         if fresh:
