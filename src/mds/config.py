@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     expected_identities: int = Field(default=0, ge=0)
     source_trust: str = "crm,support,signup"
     ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
+    import_workers: int = Field(default=1, ge=1, le=64)
 
     # Propagation (mds.streaming): topics, the relay and the ingestion workers.
     topic_prefix: str = Field(default="mds", pattern=r"^[A-Za-z0-9._-]+$")

@@ -130,10 +130,13 @@ def test_import_in_parallel_workers_keeps_each_person_whole(
     lines.insert(17, "{not json")
     path = tmp_path / "signals.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    result = run(cli_env, "import", str(path), "--workers", "2", "--batch-size", "3")
+    in_two = {**cli_env, "MDS_IMPORT_WORKERS": "2"}
+    result = run(in_two, "import", str(path), "--batch-size", "3")
     assert result.returncode == 1, result.stderr
     assert "line 18: rejected: line: invalid JSON" in result.stderr
     assert "imported 40 signal(s)" in result.stderr
+    again = run(cli_env, "import", str(path), "--workers", "3", "--batch-size", "3")
+    assert "duplicate-ignored 40" in again.stderr
 
     identities = [json.loads(x) for x in run(cli_env, "export", "identities").stdout.splitlines()]
     user_of = {int(i["source_record_id"].split("-")[1]): i["user_id"] for i in identities}

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -66,19 +67,20 @@ def import_signals(
         int | None, typer.Option(help="Signals per transaction (default MDS_INGEST_BATCH_SIZE)")
     ] = None,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
-            help="Processes resolving in parallel; records that share an email, phone or name"
-            " with birth date go to the same one",
+            help="Processes resolving in parallel (default MDS_IMPORT_WORKERS); records that"
+            " share an email, phone or name with birth date go to the same one",
         ),
-    ] = 1,
+    ] = None,
 ) -> None:
     """Resolve every signal in FILE; report bad lines by number; exit 1 if any line failed."""
     settings = settings_for_cli()
     runtime = build_runtime(settings)
     tune_for_resolution()
     size = batch_size or settings.ingest_batch_size
+    workers = workers or settings.import_workers
     path = None if file == "-" else Path(file)
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}", param_hint="FILE")
@@ -86,15 +88,7 @@ def import_signals(
     stream = sys.stdin if path is None else path.open(encoding="utf-8", newline="")
     actor = f"import:{file}"
     failed = 0
-    progress = Progress(
-        TextColumn("[bold]import"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f} signals/s"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    )
+    progress = _progress_bar()
     task = progress.add_task("import", total=total, rate=0.0)
     started = datetime.now(UTC)
     resolved: Counter[str] = Counter()
@@ -117,23 +111,9 @@ def import_signals(
 
     try:
         with progress:
-            if workers == 1:
-                service = runtime.ingest_service()
-                if total:
-                    service.expect_load(total)
-                for batch in _batches(good_signals(), size):
-                    outcomes = service.ingest(batch, actor=actor)
-                    advance(Counter(str(o.status) for o in outcomes))
-            else:
-                _import_in_workers(
-                    runtime,
-                    workers=workers,
-                    size=size,
-                    total=total,
-                    actor=actor,
-                    signals=good_signals(),
-                    advance=advance,
-                )
+            run = _import_in_process if workers == 1 else partial(_import_in_workers, workers)
+            signals = good_signals()
+            run(runtime, size=size, total=total, actor=actor, signals=signals, advance=advance)
     finally:
         if path is not None:
             stream.close()
@@ -150,6 +130,18 @@ def import_signals(
         raise typer.Exit(1)
 
 
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]import"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} signals/s"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+
+
 def _batches(signals: Iterator[Signal], size: int) -> Iterator[list[Signal]]:
     batch: list[Signal] = []
     for signal in signals:
@@ -161,10 +153,27 @@ def _batches(signals: Iterator[Signal], size: int) -> Iterator[list[Signal]]:
         yield batch
 
 
-def _import_in_workers(
+def _import_in_process(
     runtime: Runtime,
     *,
+    size: int,
+    total: int | None,
+    actor: str,
+    signals: Iterator[Signal],
+    advance: Callable[[Counter[str]], None],
+) -> None:
+    service = runtime.ingest_service()
+    if total:
+        service.expect_load(total)
+    for batch in _batches(signals, size):
+        outcomes = service.ingest(batch, actor=actor)
+        advance(Counter(str(o.status) for o in outcomes))
+
+
+def _import_in_workers(
     workers: int,
+    runtime: Runtime,
+    *,
     size: int,
     total: int | None,
     actor: str,
