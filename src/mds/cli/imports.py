@@ -110,10 +110,9 @@ def import_signals(
             progress.update(task, advance=1)
 
     try:
-        with progress:
-            run = _import_in_process if workers == 1 else partial(_import_in_workers, workers)
-            signals = good_signals()
-            run(runtime, size=size, total=total, actor=actor, signals=signals, advance=advance)
+        run = _import_in_process if workers == 1 else partial(_import_in_workers, workers)
+        lines = good_signals()
+        run(runtime, progress, size=size, total=total, actor=actor, signals=lines, advance=advance)
     finally:
         if path is not None:
             stream.close()
@@ -155,6 +154,7 @@ def _batches(signals: Iterator[Signal], size: int) -> Iterator[list[Signal]]:
 
 def _import_in_process(
     runtime: Runtime,
+    progress: Progress,
     *,
     size: int,
     total: int | None,
@@ -165,14 +165,16 @@ def _import_in_process(
     service = runtime.ingest_service()
     if total:
         service.expect_load(total)
-    for batch in _batches(signals, size):
-        outcomes = service.ingest(batch, actor=actor)
-        advance(Counter(str(o.status) for o in outcomes))
+    with progress:
+        for batch in _batches(signals, size):
+            outcomes = service.ingest(batch, actor=actor)
+            advance(Counter(str(o.status) for o in outcomes))
 
 
 def _import_in_workers(
     workers: int,
     runtime: Runtime,
+    progress: Progress,
     *,
     size: int,
     total: int | None,
@@ -186,10 +188,11 @@ def _import_in_workers(
     runtime.engine.dispose()
     settings = runtime.settings.model_copy(update={"database_url": url})
     pool = WorkerPool(settings, workers, size, total, actor, advance)
-    pool.start()
+    pool.start()  # before the progress bar's refresh thread: no thread may be running at a fork
     try:
-        import_in_workers(pool, signals, settings.default_region, datetime.now(UTC).date())
-        pool.finish()
+        with progress:
+            import_in_workers(pool, signals, settings.default_region, datetime.now(UTC).date())
+            pool.finish()
     except WorkerFailedError as exc:
         pool.stop()
         err.print(f"a worker failed; signals it had not committed were not imported:\n{exc}")
