@@ -138,9 +138,12 @@ class WorkerPool:
                 self._inboxes[worker].put(batch, timeout=0.5)
                 return
             except queue.Full:
-                if not self._processes[worker].is_alive():
+                process = self._processes[worker]
+                if not process.is_alive():
                     raise WorkerFailedError(
-                        self.errors[0] if self.errors else f"worker {worker} exited"
+                        self.errors[0]
+                        if self.errors
+                        else f"worker {worker} exited with code {process.exitcode}"
                     ) from None
 
     def finish(self) -> None:
@@ -155,6 +158,14 @@ class WorkerPool:
                 self._collector.join(timeout=5)
         if self.errors:
             raise WorkerFailedError(self.errors[0])
+        # Killed (out of memory, a signal) without a word: its queued batches were not done.
+        for worker, process in enumerate(self._processes):
+            if process.exitcode != 0:
+                raise WorkerFailedError(f"worker {worker} exited with code {process.exitcode}")
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._processes if p.pid is not None]
 
     def stop(self) -> None:
         for process in self._processes:
