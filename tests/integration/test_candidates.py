@@ -13,6 +13,7 @@ from mds.store import source_identities as identities
 from mds.store import users as user_store
 from mds.store.source_identities import IdentityRow
 from mds.store.users import UserRow
+from tests.integration.helpers import identities_with_key
 
 KEY_TYPES = ["email", "phone", "name_dob", "full_name", "address"]
 
@@ -55,29 +56,18 @@ def test_candidates_ranked_in_the_database_are_the_ones_the_engine_ranks(
         assert len(kept) < len(people)  # the ranking left users out: the test can fail
 
 
-def _identities_with_key(
-    session: Session, keyring: Keyring, key: tuple[str, bytes], count: int
-) -> None:
-    now = datetime.now(UTC)
-    people = [UserRow(uuid.uuid4(), "active", None, 1, now) for _ in range(count)]
-    user_store.insert_users(session, people)
-    rows = [IdentityRow(uuid.uuid4(), "crm", str(uuid.uuid4()), u.id, {}, None) for u in people]
-    identities.insert_rows(session, keyring, rows)
-    match_keys.replace_keys(session, [(r.id, r.user_id, [key]) for r in rows])
-
-
 def test_common_values_are_counted_once_in_a_while_and_rare_ones_every_time(
     db_session: Session, keyring: Keyring
 ) -> None:
     common, rare = ("given_name", b"maria"), ("given_name", b"xochitl")
-    _identities_with_key(db_session, keyring, common, 5)
-    _identities_with_key(db_session, keyring, rare, 1)
+    identities_with_key(db_session, keyring, common, 5)
+    identities_with_key(db_session, keyring, rare, 1)
     clock = [0.0]
     counts = TermCounts(common=5, ttl_seconds=60, clock=lambda: clock[0])
     assert counts(db_session, [common, rare], 100) == {common: 5, rare: 1}
 
-    _identities_with_key(db_session, keyring, common, 1)
-    _identities_with_key(db_session, keyring, rare, 1)
+    identities_with_key(db_session, keyring, common, 1)
+    identities_with_key(db_session, keyring, rare, 1)
     # Within the time to live, a common value keeps its share of a store that doubled.
     assert counts(db_session, [common, rare], 200) == {common: 10, rare: 2}
     clock[0] = 61.0
@@ -88,8 +78,8 @@ def test_a_key_shared_by_too_many_identities_reaches_none(
     db_session: Session, keyring: Keyring
 ) -> None:
     crowded, selective = ("full_name", b"common"), ("full_name", b"rare")
-    _identities_with_key(db_session, keyring, crowded, 4)
-    _identities_with_key(db_session, keyring, selective, 3)
+    identities_with_key(db_session, keyring, crowded, 4)
+    identities_with_key(db_session, keyring, selective, 3)
 
     def reached(per_key: int) -> set[bytes]:
         found = match_keys.ranked_candidates(

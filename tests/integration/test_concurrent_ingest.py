@@ -8,13 +8,12 @@ locks the second worker cannot read until the first commits, and links to its us
 import contextlib
 import os
 import threading
-import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
@@ -22,15 +21,11 @@ from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.resolver import SignalView
-from mds.store import locks, match_keys, migrate
-from mds.store import source_identities as identities
-from mds.store import users as user_store
+from mds.store import locks, migrate
 from mds.store.locks import lock_id
 from mds.store.match_keys import CANDIDATES_PER_KEY
 from mds.store.models import CanonicalUser
-from mds.store.source_identities import IdentityRow
-from mds.store.users import UserRow
-from tests.integration.helpers import settings_for
+from tests.integration.helpers import identities_with_key, settings_for
 from tests.integration.ingest_helpers import ANA, service, signal
 
 WORKERS = 3
@@ -191,7 +186,7 @@ def test_a_crowded_key_is_not_locked_once_known(migrated: Engine, tmp_path: Path
     by_type = {key_type: (key_type, digest) for key_type, digest in view.keys}
     full_name, name_dob, email = by_type["full_name"], by_type["name_dob"], by_type["email"]
     with sessions() as session, session.begin():
-        _linked_identities_with_key(session, keyring, full_name, CANDIDATES_PER_KEY + 1)
+        identities_with_key(session, keyring, full_name, CANDIDATES_PER_KEY + 1)
     locked: list[set[int]] = []
 
     def held_advisory_locks() -> None:  # this database is the test's own: the batch's locks
@@ -212,19 +207,8 @@ def test_a_crowded_key_is_not_locked_once_known(migrated: Engine, tmp_path: Path
     ingest.ingest([record])  # knows nothing yet: asks the store about its keys
     assert not was_locked(0, full_name) and was_locked(0, email)
     with sessions() as session, session.begin():
-        _linked_identities_with_key(session, keyring, name_dob, CANDIDATES_PER_KEY + 1)
+        identities_with_key(session, keyring, name_dob, CANDIDATES_PER_KEY + 1)
     ingest.ingest([signal("S-1", source="signup", **ANA)])  # learns it from its candidates
     assert was_locked(1, name_dob)
     ingest.ingest([signal("T-1", source="support", **ANA)])
     assert not was_locked(2, name_dob) and not was_locked(2, full_name) and was_locked(2, email)
-
-
-def _linked_identities_with_key(
-    session: Session, keyring: Keyring, key: tuple[str, bytes], count: int
-) -> None:
-    now = datetime.now(UTC)
-    people = [UserRow(uuid.uuid4(), "active", None, 1, now) for _ in range(count)]
-    user_store.insert_users(session, people)
-    rows = [IdentityRow(uuid.uuid4(), "crm", f"X-{uuid.uuid4()}", u.id, {}, None) for u in people]
-    identities.insert_rows(session, keyring, rows)
-    match_keys.replace_keys(session, [(r.id, r.user_id, [key]) for r in rows])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -110,9 +110,11 @@ def import_signals(
             progress.update(task, advance=1)
 
     try:
-        run = _import_in_process if workers == 1 else partial(_import_in_workers, workers)
-        lines = good_signals()
-        run(runtime, progress, size=size, total=total, actor=actor, signals=lines, advance=advance)
+        load = _Load(size, total, actor, good_signals(), advance)
+        if workers == 1:
+            _import_in_process(runtime, progress, load)
+        else:
+            _import_in_workers(workers, runtime, progress, load)
     finally:
         if path is not None:
             stream.close()
@@ -152,46 +154,40 @@ def _batches(signals: Iterator[Signal], size: int) -> Iterator[list[Signal]]:
         yield batch
 
 
-def _import_in_process(
-    runtime: Runtime,
-    progress: Progress,
-    *,
-    size: int,
-    total: int | None,
-    actor: str,
-    signals: Iterator[Signal],
-    advance: Callable[[Counter[str]], None],
-) -> None:
+@dataclass(frozen=True)
+class _Load:
+    """What either way of importing needs: batch size, expected count, actor, the signals, and
+    where to report each batch's decisions."""
+
+    size: int
+    total: int | None
+    actor: str
+    signals: Iterator[Signal]
+    advance: Callable[[Counter[str]], None]
+
+
+def _import_in_process(runtime: Runtime, progress: Progress, load: _Load) -> None:
     service = runtime.ingest_service()
-    if total:
-        service.expect_load(total)
+    if load.total:
+        service.expect_load(load.total)
     with progress:
-        for batch in _batches(signals, size):
-            outcomes = service.ingest(batch, actor=actor)
-            advance(Counter(str(o.status) for o in outcomes))
+        for batch in _batches(load.signals, load.size):
+            outcomes = service.ingest(batch, actor=load.actor)
+            load.advance(Counter(str(o.status) for o in outcomes))
 
 
-def _import_in_workers(
-    workers: int,
-    runtime: Runtime,
-    progress: Progress,
-    *,
-    size: int,
-    total: int | None,
-    actor: str,
-    signals: Iterator[Signal],
-    advance: Callable[[Counter[str]], None],
-) -> None:
+def _import_in_workers(workers: int, runtime: Runtime, progress: Progress, load: _Load) -> None:
     # The workers connect on their own, to the database this process resolved (an embedded
     # server stays up while this process holds it); no connection crosses the fork.
     url = runtime.engine.url.render_as_string(hide_password=False)
     runtime.engine.dispose()
     settings = runtime.settings.model_copy(update={"database_url": url})
-    pool = WorkerPool(settings, workers, size, total, actor, advance)
+    pool = WorkerPool(settings, workers, load.size, load.total, load.actor, load.advance)
     pool.start()  # before the progress bar's refresh thread: no thread may be running at a fork
     try:
         with progress:
-            import_in_workers(pool, signals, settings.default_region, datetime.now(UTC).date())
+            today = datetime.now(UTC).date()
+            import_in_workers(pool, load.signals, settings.default_region, today)
             pool.finish()
     except WorkerFailedError as exc:
         pool.stop()
