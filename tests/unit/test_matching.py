@@ -24,15 +24,16 @@ from mds.matching.scoring import PairScorer, combine, score_between, score_pair
 from mds.services.training import random_pairs
 from tests.unit.matching_helpers import record
 
-ANA = record(
-    given_name="Ana",
-    family_name="García López",
-    email="ana.garcia@example.com",
-    phone="+34 612 345 678",
-    date_of_birth="1990-04-01",
-    address={"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"},
-    government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
-)
+ANA_ATTRIBUTES = {
+    "given_name": "Ana",
+    "family_name": "García López",
+    "email": "ana.garcia@example.com",
+    "phone": "+34 612 345 678",
+    "date_of_birth": "1990-04-01",
+    "address": {"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"},
+    "government_id": {"type": "national_id", "country": "ES", "value": "12345678Z"},
+}
+ANA = record(**ANA_ATTRIBUTES)
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzáéñ", min_size=1, max_size=12)
 
@@ -236,6 +237,32 @@ def test_different_valid_ids_conflict_but_a_typo_does_not() -> None:
     assert not conflicts(typo, [ANA])
     assert not conflicts(bad_checksum, [ANA])
     assert not conflicts(passport, [ANA])
+
+
+def test_ids_of_a_kind_with_no_check_that_differ_are_no_conflict() -> None:
+    # A renewed passport, or a number mistyped beyond one edit: scored as a disagreement, not
+    # proof of two people, since neither id can be told valid.
+    old_passport = record(government_id={"type": "passport", "country": "GB", "value": "AB123456"})
+    new_passport = record(government_id={"type": "passport", "country": "GB", "value": "CD987654"})
+    assert old_passport.gov_valid is None
+    assert not conflicts(new_passport, [old_passport])
+    assert compare_records(new_passport, old_passport)["government_id"] == "different"
+
+
+def test_the_same_id_and_given_name_link_across_a_mistyped_birth_date() -> None:
+    mistyped = record(
+        **{**ANA_ATTRIBUTES, "email": None, "phone": None, "date_of_birth": "1909-04-10"}
+    )
+    decision = decide([_candidate("u1", mistyped)], Thresholds())
+    assert decision.outcome is Outcome.LINK
+    # Without the id, another birth date under the same name may be a namesake: a question.
+    namesake = record(
+        **{**ANA_ATTRIBUTES, "email": None, "phone": None, "government_id": None,
+           "date_of_birth": "1909-04-10"}
+    )  # fmt: skip
+    decision = decide([_candidate("u1", namesake)], Thresholds())
+    assert decision.outcome is Outcome.REVIEW
+    assert "birth dates differ" in decision.review[0].reasons
 
 
 def _candidate(user: str, other: MatchRecord, held: MatchRecord = ANA) -> Candidate[str]:

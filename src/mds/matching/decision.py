@@ -89,18 +89,17 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
     )
     # A typo-distance given name (fuzzy) with the same email or id is a typo, not a twin; a
     # clearly different given name is a different person even with a shared (family) email.
-    personal_id_agrees = score.level("email") in {"exact", "canonical"} or score.level(
-        "government_id"
-    ) in {"exact", "one_edit"}
+    id_agrees = score.level("government_id") in {"exact", "one_edit"}
+    personal_id_agrees = score.level("email") in {"exact", "canonical"} or id_agrees
     # Twins share a birth date, never a government id: the same id and birth date are one
     # person whatever the given name says (a typo, a changed name).
-    same_id_and_birth = (
-        score.level("government_id") == "exact" and score.level("date_of_birth") == "exact"
-    )
+    same_id_and_birth = id_agrees and score.level("date_of_birth") == "exact"
     names_differ = "different" in name_levels or ("fuzzy" in name_levels and not personal_id_agrees)
     if names_differ and not same_id_and_birth:
         reasons.append("given names differ")
-    if score.level("date_of_birth") == "different":
+    # A namesake in the household (father and son) has another birth date and another id; the
+    # same id under the same given name makes the other birth date a data-entry error.
+    if score.level("date_of_birth") == "different" and (names_differ or not id_agrees):
         reasons.append("birth dates differ")
     identified = any(score.level(f) in levels for f, levels in IDENTIFYING_LEVELS.items())
     if not identified and not _household_and_rare_name(score):
