@@ -1,11 +1,12 @@
-"""Linkage quality on generated people with known truth, ingested in random order.
+"""Linkage quality on people with known truth, ingested in random order: generated people
+(`bench/people.py`) or a FEBRL benchmark dataset (`--dataset febrl3|febrl4`, `bench/febrl.py`).
 
 Reports pairwise precision, recall and F1 of the automatic links, recall when open review items
 count as found, blocking recall, and the agreement between two runs in different orders; with
 `--trained`, also the links made with the model `mds model train` fits to the first run's store.
 
-Run: `.venv/bin/python bench/quality.py [--persons N] [--batch B] [--seed S] [--trained]
-[--processes N] [--workers W]`.
+Run: `.venv/bin/python bench/quality.py [--dataset D] [--persons N] [--batch B] [--seed S]
+[--trained] [--processes N] [--workers W]`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select
 
+from bench import febrl
 from bench.ceiling import oracle_recall
 from bench.common import bench_database, open_store, peak_rss_mib
+from bench.febrl import FILES as FEBRL_FILES
 from bench.people import PROFILES, Emitted, generate
 from mds.domain.normalization import normalize_attributes
 from mds.domain.signals import Signal
@@ -248,6 +251,12 @@ def main() -> None:
         default="sparse",
         help="which fields sources fill: sparse (what MDS sees) or complete (benchmark-like)",
     )
+    parser.add_argument(
+        "--dataset",
+        choices=("generated", *FEBRL_FILES),
+        default="generated",
+        help="generated people (--persons, --profile) or a FEBRL benchmark dataset",
+    )
     parser.add_argument("--examples", type=int, default=0, help="print N errors of each kind")
     parser.add_argument(
         "--processes", type=int, default=2, help="also run `mds import` in N interleaved processes"
@@ -262,12 +271,17 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    population = generate(args.persons, seed=args.seed, profile=args.profile)
-    signals = population.signals
+    if args.dataset == "generated":
+        signals = generate(args.persons, seed=args.seed, profile=args.profile).signals
+        described = f"{args.profile} profile"
+    else:
+        signals = febrl.load(args.dataset)
+        described = args.dataset.upper()
+    people = len({e.person for e in signals})
     truth = truth_pairs(signals)
     records = match_records(signals)
     print(
-        f"{len(population.people):,} people ({args.profile} profile), {len(signals):,} signals,"
+        f"{people:,} people ({described}), {len(signals):,} signals,"
         f" {len(truth):,} true pairs; batches of {args.batch}"
     )
     print(f"blocking recall        {blocking_recall(signals, records, truth):.4f}")
@@ -291,7 +305,7 @@ def main() -> None:
         users = len(set(result["assignment"].values()))
         print(
             f"run {run} (order seed {order_seed}): {len(signals) / elapsed:,.0f} signals/s,"
-            f" {users:,} users for {len(population.people):,} people,"
+            f" {users:,} users for {people:,} people,"
             f" {len(result['reviews']):,} open review items"
         )
         print(f"  auto-link precision  {precision:.4f}")
