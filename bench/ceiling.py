@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 
 from mds.matching.blocking import blocking_keys
@@ -45,24 +46,39 @@ def candidate_pairs(records: Sequence[MatchRecord]) -> set[tuple[int, int]]:
     return {pair for ids in by_key.values() for pair in combinations(ids, 2)}
 
 
-def oracle_recall(
-    records: Sequence[MatchRecord], person: Sequence[Hashable], purity: float = 0.999
-) -> tuple[float, float]:
-    """(precision, recall) of the oracle linking descriptions at least `purity` pure."""
+@dataclass(frozen=True)
+class Described:
+    """Every pair an oracle looks at (true pairs and blocking's candidates), described."""
+
+    person: Sequence[Hashable]
+    truth: set[tuple[int, int]]
+    pairs: dict[tuple[int, int], tuple]
+
+
+def describe(records: Sequence[MatchRecord], person: Sequence[Hashable]) -> Described:
     by_person: dict[Hashable, list[int]] = defaultdict(list)
     for i, p in enumerate(person):
         by_person[p].append(i)
     truth = {pair for ids in by_person.values() for pair in combinations(ids, 2)}
-    described = describe_pairs(records, truth | candidate_pairs(records))
+    return Described(person, truth, describe_pairs(records, truth | candidate_pairs(records)))
+
+
+def linkable_descriptions(described: Described, purity: float = 0.999) -> set[tuple]:
+    """The descriptions whose pairs are at least `purity` true matches."""
+    person = described.person
     tally: Counter[tuple[tuple, bool]] = Counter(
-        (d, person[i] == person[j]) for (i, j), d in described.items()
+        (d, person[i] == person[j]) for (i, j), d in described.pairs.items()
     )
-    linkable = {
+    return {
         d
         for d, same in tally
         if same and tally[(d, True)] / (tally[(d, True)] + tally[(d, False)]) >= purity
     }
-    parent = list(range(len(records)))
+
+
+def link_descriptions(described: Described, linkable: set[tuple]) -> tuple[float, float]:
+    """(precision, recall) of linking the pairs with those descriptions, closed transitively."""
+    parent = list(range(len(described.person)))
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -70,12 +86,12 @@ def oracle_recall(
             x = parent[x]
         return x
 
-    for (i, j), d in described.items():
+    for (i, j), d in described.pairs.items():
         if d in linkable:
             parent[find(i)] = find(j)
     clusters: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(records)):
+    for i in range(len(parent)):
         clusters[find(i)].append(i)
     linked = {pair for ids in clusters.values() for pair in combinations(ids, 2)}
-    hits = len(linked & truth)
-    return hits / max(len(linked), 1), hits / max(len(truth), 1)
+    hits = len(linked & described.truth)
+    return hits / max(len(linked), 1), hits / max(len(described.truth), 1)
