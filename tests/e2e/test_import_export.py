@@ -106,6 +106,9 @@ def test_csv_import_with_a_column_mapping_and_duplicates_export(
     assert trained.returncode == 0, trained.stderr
     assert "stored as version 1 (active)" in trained.stdout
     assert "version" in run(cli_env, "model", "list").stdout
+    rekeyed = run(cli_env, "model", "rebuild-keys")
+    assert rekeyed.returncode == 0, rekeyed.stderr
+    assert "rebuilt the keys of 2 identities" in rekeyed.stdout
     assert set(items[0]) == {"id", "user_a", "user_b", "score", "risk", "status"}
     assert items[0]["status"] == "open"
 

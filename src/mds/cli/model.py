@@ -1,7 +1,8 @@
-"""`mds model …`: train matching parameters by EM, list versions."""
+"""`mds model …`: train matching parameters by EM, list versions, rebuild match keys."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -11,10 +12,11 @@ from sqlalchemy import select
 
 from mds.cli.common import cli_runtime
 from mds.matching.comparisons import COMPARISONS
+from mds.services.rekeying import RekeyProgress, rebuild_match_keys
 from mds.services.training import MIN_LINKED_PAIRS, train_model
 from mds.store.models import MatchModel
 
-app = typer.Typer(help="Matching model: EM training and versions.", no_args_is_help=True)
+app = typer.Typer(help="Matching model: EM training, versions, match keys.", no_args_is_help=True)
 console = Console()
 
 
@@ -80,3 +82,20 @@ def list_command() -> None:
                     model.description or "",
                 )
     console.print(table)
+
+
+@app.command("rebuild-keys")
+def rebuild_keys_command(
+    chunk: Annotated[int, typer.Option(min=1, help="Identities per transaction")] = 2_000,
+) -> None:
+    """Make every identity's match keys again with this version's blocking rules (after an
+    upgrade that adds a kind of key). Safe while ingest runs."""
+    started = time.monotonic()
+
+    def report(progress: RekeyProgress) -> None:
+        rate = progress.identities / max(time.monotonic() - started, 1e-9)
+        console.print(f"{progress.identities:,} identities, {progress.keys:,} keys ({rate:,.0f}/s)")
+
+    with cli_runtime() as runtime:
+        done = rebuild_match_keys(runtime.sessions, runtime.keyring, chunk=chunk, on_chunk=report)
+    console.print(f"rebuilt the keys of {done.identities:,} identities ({done.keys:,} keys)")

@@ -3,7 +3,8 @@
 Keys are plain strings here; the service stores them as HMAC blind indexes in `match_keys`.
 Rules are chosen so each kind of error in the quality generator leaves at least one key intact:
 a changed email still has phone and name+dob; a typo in a surname still has given name + dob;
-transposed day/month still has the order-free date key; swapped names use both name orders.
+transposed day/month still has the order-free date key; swapped names use both name orders;
+typos in every name and in the id still have the birth date and the town.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ FIELDS_BLOCKED_BY = {
     "address": ("address",),
     "name_postcode": ("given_name", "family_name", "address"),
     "full_name": ("given_name", "family_name"),
+    "dob_place": ("date_of_birth", "address"),
 }
 
 
@@ -43,28 +45,11 @@ def _date_unordered(dob: str) -> str:
 
 
 def blocking_keys(record: MatchRecord) -> list[tuple[str, str]]:
-    keys: list[tuple[str, str]] = []
-    if record.email:
-        keys.append(("email", record.email))
-    if record.email_canonical and record.email_canonical != record.email:
-        keys.append(("email", record.email_canonical))
-    if record.phone:
-        keys.append(("phone", record.phone))
-    if record.gov_kind and record.gov_value:
-        keys.append(("gov_id", f"{record.gov_kind}|{record.gov_value}"))
-
+    keys = _identifier_keys(record)
     given = _first_token(record.given)
     families = record.family.split() if record.family else []
-    names = [n for n in ([given] if given else []) + families if n]
     if record.dob:
-        undated = _date_unordered(record.dob)
-        # Any one name token (given or either surname) with the order-free date: tolerates
-        # typos in the other names, swapped given/family names and day/month transpositions.
-        for name in dict.fromkeys(phonetic(n) for n in names):
-            keys.append(("name_dob", f"{name}|{undated}"))
-        if given:
-            for group in sorted(nickname_groups(given)):
-                keys.append(("name_dob", f"nick{group}|{undated}"))
+        keys += _dated_keys(record, record.dob, given, families)
     if record.postal_code and record.house_number:
         # Where someone lives, whatever their name is spelt like: households share it too,
         # which keeps the block small and the decision to the comparisons.
@@ -79,3 +64,36 @@ def blocking_keys(record: MatchRecord) -> list[tuple[str, str]]:
         for group in sorted(nickname_groups(given)):
             keys.append(("full_name", f"nick{group}|{phonetic(families[0])}"))
     return list(dict.fromkeys(keys))
+
+
+def _identifier_keys(record: MatchRecord) -> list[tuple[str, str]]:
+    keys = []
+    if record.email:
+        keys.append(("email", record.email))
+    if record.email_canonical and record.email_canonical != record.email:
+        keys.append(("email", record.email_canonical))
+    if record.phone:
+        keys.append(("phone", record.phone))
+    if record.gov_kind and record.gov_value:
+        keys.append(("gov_id", f"{record.gov_kind}|{record.gov_value}"))
+    return keys
+
+
+def _dated_keys(
+    record: MatchRecord, dob: str, given: str | None, families: list[str]
+) -> list[tuple[str, str]]:
+    undated = _date_unordered(dob)
+    keys = []
+    # Any one name token (given or either surname) with the order-free date: tolerates typos in
+    # the other names, swapped given/family names and day/month transpositions.
+    names = [n for n in ([given] if given else []) + families if n]
+    for name in dict.fromkeys(phonetic(n) for n in names):
+        keys.append(("name_dob", f"{name}|{undated}"))
+    if given:
+        for group in sorted(nickname_groups(given)):
+            keys.append(("name_dob", f"nick{group}|{undated}"))
+    if record.locality:
+        # Born the same day in the same town: survives typos in every name and in the id (a
+        # heavily mistyped record), and stays small in a large store.
+        keys.append(("dob_place", f"{undated}|{record.locality}"))
+    return keys

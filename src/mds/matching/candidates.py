@@ -14,6 +14,7 @@ KEY_STRENGTH = {
     "phone": 6,
     "gov_id": 8,
     "name_dob": 3,
+    "dob_place": 1,
     "name_postcode": 2,
     "address": 2,
     "full_name": 1,

@@ -1,0 +1,82 @@
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from mds.security.keyring import Keyring
+from mds.services.rekeying import RekeyProgress, rebuild_match_keys
+from mds.services.resolution.outcomes import Status
+from tests.integration.ingest_helpers import ANA, service, signal
+
+MADRID = {"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"}
+
+
+def _keys(session: Session) -> set[tuple[str, bytes, str, str]]:
+    rows = session.execute(
+        text("SELECT key_type, key_hash, source_identity_id, user_id FROM match_keys")
+    ).all()
+    return {(t, bytes(h), str(i), str(u)) for t, h, i, u in rows}
+
+
+def test_rebuilding_restores_the_keys_an_older_version_did_not_write(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    ingest.ingest([signal("C-1", **ANA, address=MADRID)])
+    ingest.ingest([signal("C-2", given_name="Eva", family_name="Ruiz", date_of_birth="1985-02-03")])
+    ingest.ingest([signal("C-3", given_name="Luis", family_name="Sanz", email="luis@example.com")])
+    with sessions() as session:
+        written = _keys(session)
+        assert "dob_place" in {t for t, *_ in written}
+        # As a store from before the kind of key existed, and one identity with no keys at all.
+        session.execute(text("DELETE FROM match_keys WHERE key_type = 'dob_place'"))
+        session.execute(
+            text(
+                "DELETE FROM match_keys WHERE source_identity_id ="
+                " (SELECT id FROM source_identities WHERE source_record_id = 'C-2')"
+            )
+        )
+        session.commit()
+        assert _keys(session) < written
+
+    seen: list[RekeyProgress] = []
+    done = rebuild_match_keys(sessions, keyring, chunk=2, on_chunk=seen.append)
+
+    with sessions() as session:
+        assert _keys(session) == written
+    assert done == RekeyProgress(identities=3, keys=len(written))
+    assert [p.identities for p in seen] == [2, 3]  # two chunks, walked in id order
+
+
+def _shared_key_types(session: Session, a: str, b: str) -> set[str]:
+    rows = session.execute(
+        text(
+            "SELECT x.key_type FROM match_keys x JOIN match_keys y USING (key_type, key_hash)"
+            " JOIN source_identities sx ON sx.id = x.source_identity_id"
+            " JOIN source_identities sy ON sy.id = y.source_identity_id"
+            " WHERE sx.source_record_id = :a AND sy.source_record_id = :b"
+        ),
+        {"a": a, "b": b},
+    )
+    return set(rows.scalars())
+
+
+def test_an_older_identity_is_reached_through_a_new_kind_of_key_once_rebuilt(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # A mistyped given name, another surname, no street, no identifier: only the birth date and
+    # the town are left to block on (FEBRL 3 has such records).
+    town = {"postal_code": "28013", "locality": "Madrid"}
+    original = {"given_name": "Samantha", "family_name": "Drechsler", "date_of_birth": "1933-04-22"}
+    mistyped = {"given_name": "Samatnha", "family_name": "Noble", "date_of_birth": "1933-04-22"}
+    ingest = service(sessions, keyring)
+    ingest.ingest([signal("C-1", **original, address=town)])
+    with sessions() as session:
+        session.execute(text("DELETE FROM match_keys WHERE key_type = 'dob_place'"))
+        session.commit()
+    [unreached] = ingest.ingest([signal("C-2", **mistyped, address=town)])
+    assert unreached.status is Status.CREATED and unreached.score is None  # no candidate at all
+    with sessions() as session:
+        assert _shared_key_types(session, "C-1", "C-2") == set()
+
+    rebuild_match_keys(sessions, keyring)
+    with sessions() as session:
+        assert _shared_key_types(session, "C-1", "C-2") == {"dob_place"}
