@@ -12,7 +12,7 @@ blocking) but only the false pairs blocking proposes, so more blocking keys lowe
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -78,6 +78,11 @@ def linkable_descriptions(described: Described, purity: float = 0.999) -> set[tu
 
 def link_descriptions(described: Described, linkable: set[tuple]) -> tuple[float, float]:
     """(precision, recall) of linking the pairs with those descriptions, closed transitively."""
+    return closed_links(described, [p for p, d in described.pairs.items() if d in linkable])
+
+
+def closed_links(described: Described, links: Iterable[tuple[int, int]]) -> tuple[float, float]:
+    """(precision, recall) of these links once closed transitively (as users hold records)."""
     parent = list(range(len(described.person)))
 
     def find(x: int) -> int:
@@ -86,9 +91,8 @@ def link_descriptions(described: Described, linkable: set[tuple]) -> tuple[float
             x = parent[x]
         return x
 
-    for (i, j), d in described.pairs.items():
-        if d in linkable:
-            parent[find(i)] = find(j)
+    for i, j in links:
+        parent[find(i)] = find(j)
     clusters: dict[int, list[int]] = defaultdict(list)
     for i in range(len(parent)):
         clusters[find(i)].append(i)
