@@ -8,7 +8,7 @@ guard or conflict holds it, and the links are closed transitively. It reproduces
 runs within about 0.001 of F1 (the engine also scores records against whole users). It then
 lists the comparison classes whose true pairs it holds back, with why, and how pure each class
 is (true/false pairs). Run: `.venv/bin/python bench/replay.py [--dataset D] [--persons N]
-[--profile P] [--link T] [--rare-given-bits B] [--top K]`.
+[--profile P] [--link T] [--review R] [--rare-given-bits B] [--top K]`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from bench.people import PROFILES, generate
 from bench.quality import match_records
 from mds.matching import decision
 from mds.matching.conflicts import conflicts
-from mds.matching.decision import Thresholds, score_guards
+from mds.matching.decision import Thresholds, clearly_different, score_guards
 from mds.matching.parameters import DEFAULT_PARAMETERS
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import score_pair
@@ -35,8 +35,11 @@ from mds.matching.scoring import score_pair
 FIELDS = ("given", "family", "email", "phone", "dob", "address", "id")
 
 
-def _why_held(records: list[MatchRecord], described: Described, link: float) -> dict:
-    """Each pair's fate under the policy: "link", a guard's reason, or "below"."""
+def _why_held(
+    records: list[MatchRecord], described: Described, link: float, review: float
+) -> tuple[dict[tuple[int, int], str], set[tuple[int, int]]]:
+    """Each pair's fate under the policy ("link", a guard's reason, or "below"), and the pairs
+    it would queue for review."""
     n = len(records)
     given = Counter(r.given for r in records if r.given)
     family = Counter(r.family for r in records if r.family)
@@ -46,7 +49,7 @@ def _why_held(records: list[MatchRecord], described: Described, link: float) -> 
         return count / n if count else None
 
     prior = DEFAULT_PARAMETERS.prior_weight_for(n)
-    fate = {}
+    fate, queued = {}, set()
     for i, j in described.pairs:
         score = score_pair(records[i], records[j], DEFAULT_PARAMETERS, frequency, prior)
         held = (*conflicts(records[i], [records[j]]), *score_guards(score))
@@ -54,7 +57,9 @@ def _why_held(records: list[MatchRecord], described: Described, link: float) -> 
             fate[(i, j)] = held[0]
         else:
             fate[(i, j)] = "link" if score.probability >= link else "below"
-    return fate
+        if fate[(i, j)] != "link" and score.probability >= review and not clearly_different(score):
+            queued.add((i, j))
+    return fate, queued
 
 
 def _show(description: tuple) -> str:
@@ -70,6 +75,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="complete")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--link", type=float, default=Thresholds().link)
+    parser.add_argument("--review", type=float, default=Thresholds().review)
     parser.add_argument(
         "--rare-given-bits",
         type=float,
@@ -86,7 +92,7 @@ def main() -> None:
         signals = febrl.load(args.dataset)
     records = match_records(signals)
     described = describe(records, [e.person for e in signals])
-    fate = _why_held(records, described, args.link)
+    fate, queued = _why_held(records, described, args.link, args.review)
     precision, recall = closed_links(described, [p for p, why in fate.items() if why == "link"])
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     print(
@@ -94,7 +100,14 @@ def main() -> None:
         f" rare given name {args.rare_given_bits} bits:"
         f" precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f}"
     )
+    links = [p for p, why in fate.items() if why == "link"]
+    _, review_recall = closed_links(described, links + sorted(queued))
     person = described.person
+    strangers = sum(1 for i, j in queued if person[i] != person[j])
+    print(
+        f"review threshold {args.review}: {len(queued):,} pairs queued ({strangers:,} of"
+        f" different people), recall counting them {review_recall:.4f}"
+    )
     purity: Counter[tuple[tuple, bool]] = Counter(
         (d, person[i] == person[j]) for (i, j), d in described.pairs.items()
     )
