@@ -29,3 +29,11 @@ def test_ids_made_later_sort_after_earlier_ones_in_the_database_order() -> None:
 def test_ids_made_in_the_same_millisecond_still_differ() -> None:
     made = {new_id() for _ in range(10_000)}
     assert len(made) == 10_000
+
+
+def test_ids_grow_in_the_order_they_are_made_even_within_a_millisecond() -> None:
+    # Resolution breaks ties by id: creation order must decide them, not random bits.
+    made = [new_id() for _ in range(10_000)]
+    assert [m.bytes for m in made] == sorted(m.bytes for m in made)
+    assert len({m.int >> 80 for m in made}) < len(made)  # many shared a millisecond
+    assert all(m.version == 7 and m.variant == uuid.RFC_4122 for m in made)
