@@ -29,6 +29,13 @@ class _Increasing:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last = 0
+        # A forked child (an import worker) would continue from its parent's last value, as
+        # would its siblings: two of them could hand out the same id. Each starts afresh.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
 
     def above_last(self, candidate: int) -> int:
         with self._lock:
