@@ -50,6 +50,7 @@ typecheck: dev
 bench: dev
 	$(BIN)/python bench/encryption.py
 	$(BIN)/python bench/quality.py --persons 2000
+	$(BIN)/python bench/quality.py --dataset febrl4 --processes 0 --workers 1
 	$(BIN)/python bench/ingest.py --preload 20000 --signals 3000 --posts 1000
 	$(BIN)/python bench/api.py --users 20000 --seconds 10
 	$(BIN)/python bench/propagation.py --events 20000 --rate 50 --seconds 10
