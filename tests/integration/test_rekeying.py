@@ -1,11 +1,31 @@
-from sqlalchemy import text
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.security.keyring import Keyring
+from mds.security.providers import LocalKeyFileProvider
+from mds.services.keys import load_keyring
 from mds.services.rekeying import RekeyProgress, rebuild_match_keys
 from mds.services.resolution.outcomes import Status
+from mds.store import migrate
+from tests.integration.helpers import settings_for
 from tests.integration.ingest_helpers import ANA, service, signal
 
+
+@pytest.fixture
+def migrated(fresh_engine: Engine, fresh_database: str, tmp_path: Path) -> Engine:
+    migrate.upgrade(fresh_engine, settings_for(fresh_database, tmp_path))
+    return fresh_engine
+
+
+PEOPLE = (  # distinct names: a name everyone shares identifies no one
+    ("Ana", "Abril"), ("Bruno", "Bermejo"), ("Carla", "Cuesta"), ("Diego", "Duarte"),
+    ("Elena", "Espejo"), ("Fabio", "Ferrer"), ("Gema", "Galindo"), ("Hugo", "Herrero"),
+    ("Irene", "Iglesias"), ("Jaime", "Jurado"), ("Lara", "Lozano"), ("Mario", "Montero"),
+)  # fmt: skip
 MADRID = {"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"}
 
 
@@ -80,3 +100,61 @@ def test_an_older_identity_is_reached_through_a_new_kind_of_key_once_rebuilt(
     rebuild_match_keys(sessions, keyring)
     with sessions() as session:
         assert _shared_key_types(session, "C-1", "C-2") == {"dob_place"}
+
+
+def test_rebuilding_while_signals_merge_users_leaves_no_key_on_a_stale_user(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    """Merges move identities (and rewrite their keys) while chunks are rekeyed: every key
+    must end on its identity's current user, as a rebuild on a quiet store writes them."""
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+    ingest = service(sessions, keyring)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def merge_people() -> None:
+        try:
+            for n, (given, family) in enumerate(PEOPLE):
+                name = {"given_name": given, "family_name": family}
+                email, phone = f"ana{n}@example.com", f"6123450{n:02d}"
+                ingest.ingest([signal(f"C-{n}", **name, email=email)])
+                ingest.ingest([signal(f"S-{n}", source="signup", **name, phone=phone)])
+                ingest.ingest(
+                    [signal(f"T-{n}", source="support", **name, email=email, phone=phone)]
+                )
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def rekey() -> None:
+        try:
+            while not done.is_set():
+                rebuild_match_keys(sessions, keyring, chunk=3)
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=merge_people), threading.Thread(target=rekey)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+
+    with sessions() as session:
+        stale = session.execute(
+            text(
+                "SELECT count(*) FROM match_keys k JOIN source_identities s"
+                " ON s.id = k.source_identity_id WHERE k.user_id IS DISTINCT FROM s.user_id"
+            )
+        ).scalar_one()
+        merged = session.execute(
+            text("SELECT count(*) FROM canonical_users WHERE merged_into IS NOT NULL")
+        ).scalar_one()
+        before = _keys(session)
+    assert stale == 0
+    assert merged == len(PEOPLE)  # each person's two users were merged by the third signal
+    rebuild_match_keys(sessions, keyring)
+    with sessions() as session:
+        assert _keys(session) == before
