@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,3 +33,21 @@ def identities_with_key(
     rows = [IdentityRow(uuid.uuid4(), "crm", str(uuid.uuid4()), u.id, {}, None) for u in people]
     identities.insert_rows(session, keyring, rows)
     match_keys.replace_keys(session, [(r.id, r.user_id, [key]) for r in rows])
+
+
+def run_concurrently(*work: Callable[[], object]) -> None:
+    """Each callable in a thread of its own, all at once; fails naming every exception raised."""
+    errors: list[BaseException] = []
+
+    def guarded(job: Callable[[], object]) -> None:
+        try:
+            job()
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(job,)) for job in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors

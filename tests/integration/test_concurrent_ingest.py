@@ -6,6 +6,7 @@ locks the second worker cannot read until the first commits, and links to its us
 """
 
 import contextlib
+import functools
 import os
 import threading
 from datetime import date
@@ -21,11 +22,11 @@ from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.resolver import SignalView
-from mds.store import locks, migrate
+from mds.store import locks
 from mds.store.locks import lock_id
 from mds.store.match_keys import CANDIDATES_PER_KEY
 from mds.store.models import CanonicalUser
-from tests.integration.helpers import identities_with_key, settings_for
+from tests.integration.helpers import identities_with_key, run_concurrently
 from tests.integration.ingest_helpers import ANA, service, signal
 
 WORKERS = 3
@@ -41,29 +42,13 @@ def _race(engine: Engine, tmp_path: Path, *, locks: bool) -> int:
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait()
 
-    errors: list[BaseException] = []
-
     def worker(n: int) -> None:
         ingest = service(sessions, keyring, after_load=wait_for_the_others, advisory_locks=locks)
-        try:
-            ingest.ingest([signal(f"R-{n}", source=f"system{n}", **ANA)])
-        except BaseException as exc:  # asserted below
-            errors.append(exc)
+        ingest.ingest([signal(f"R-{n}", source=f"system{n}", **ANA)])
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    run_concurrently(*(functools.partial(worker, n) for n in range(WORKERS)))
     with sessions() as session:
         return int(session.scalar(select(func.count()).select_from(CanonicalUser)) or 0)
-
-
-@pytest.fixture
-def migrated(fresh_engine: Engine, fresh_database: str, tmp_path: Path) -> Engine:
-    migrate.upgrade(fresh_engine, settings_for(fresh_database, tmp_path))
-    return fresh_engine
 
 
 def test_with_advisory_locks_concurrent_workers_create_one_user(

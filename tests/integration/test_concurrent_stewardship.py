@@ -3,20 +3,17 @@ every identity on an active user, every profile survived from what it holds."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 
 from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
 from mds.services.stewardship.operations import Stewardship
-from mds.store import migrate
 from mds.store.models import CanonicalUser, SourceIdentity
 from mds.store.users import get_user
-from tests.integration.helpers import settings_for
+from tests.integration.helpers import run_concurrently
 from tests.integration.ingest_helpers import ANA, service, signal
 
 BOB = {"given_name": "Roberto", "family_name": "Núñez", "date_of_birth": "1985-07-12"}
@@ -46,12 +43,6 @@ def _bob(n: int) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def migrated(fresh_engine: Engine, fresh_database: str, tmp_path: Path) -> Engine:
-    migrate.upgrade(fresh_engine, settings_for(fresh_database, tmp_path))
-    return fresh_engine
-
-
 def test_merges_and_signals_on_the_same_users_serialize(migrated: Engine, tmp_path: Path) -> None:
     sessions = sessionmaker(migrated, expire_on_commit=False)
     keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
@@ -63,36 +54,24 @@ def test_merges_and_signals_on_the_same_users_serialize(migrated: Engine, tmp_pa
         [b] = ingest.ingest([signal(f"B-{n}", **_bob(n))])
         assert a.user_id and b.user_id and a.user_id != b.user_id
         pairs.append((n, a.user_id, b.user_id))
-    errors: list[BaseException] = []
 
     def merging() -> None:
-        try:
-            for _, a, b in pairs:
-                steward.merge(a, b, actor="steward", reason="race")
-        except BaseException as exc:
-            errors.append(exc)
+        for _, a, b in pairs:
+            steward.merge(a, b, actor="steward", reason="race")
 
     def signalling() -> None:
-        try:
-            for n, _, _ in pairs:
-                ingest.ingest(
-                    [
-                        signal(
-                            f"B-{n}",
-                            at="2026-11-09T10:00:00Z",
-                            **{**_bob(n), "phone": f"+34 600 000 0{n}1"},
-                        )
-                    ]
-                )
-        except BaseException as exc:
-            errors.append(exc)
+        for n, _, _ in pairs:
+            ingest.ingest(
+                [
+                    signal(
+                        f"B-{n}",
+                        at="2026-11-09T10:00:00Z",
+                        **{**_bob(n), "phone": f"+34 600 000 0{n}1"},
+                    )
+                ]
+            )
 
-    threads = [threading.Thread(target=merging), threading.Thread(target=signalling)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    run_concurrently(merging, signalling)
 
     with sessions() as session:
         for n, a, b in pairs:
