@@ -273,15 +273,15 @@ def main() -> None:
 
     if args.dataset == "generated":
         signals = generate(args.persons, seed=args.seed, profile=args.profile).signals
-        described = f"{args.profile} profile"
+        source = f"{args.profile} profile"
     else:
         signals = febrl.load(args.dataset)
-        described = args.dataset.upper()
+        source = args.dataset.upper()
     people = len({e.person for e in signals})
     truth = truth_pairs(signals)
     records = match_records(signals)
     print(
-        f"{people:,} people ({described}), {len(signals):,} signals,"
+        f"{people:,} people ({source}), {len(signals):,} signals,"
         f" {len(truth):,} true pairs; batches of {args.batch}"
     )
     print(f"blocking recall        {blocking_recall(signals, records, truth):.4f}")

@@ -14,9 +14,12 @@ def hashed_blocking_keys(record: MatchRecord, keyring: Keyring) -> list[HashedKe
     return [(kind, keyring.blind_index(kind, value)) for kind, value in blocking_keys(record)]
 
 
-def identity_keys(record: MatchRecord, keyring: Keyring) -> list[HashedKey]:
-    """Every key stored for an identity: its blocking keys and its names' term-count keys."""
-    return hashed_blocking_keys(record, keyring) + hashed_tf_keys(record, keyring)
+def identity_keys(
+    record: MatchRecord, keyring: Keyring, blocking: list[HashedKey] | None = None
+) -> list[HashedKey]:
+    """Every key stored for an identity: its blocking keys (`blocking` if already hashed) and its
+    names' term-count keys."""
+    return (blocking or hashed_blocking_keys(record, keyring)) + hashed_tf_keys(record, keyring)
 
 
 def hashed_tf_keys(record: MatchRecord, keyring: Keyring) -> list[HashedKey]:

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
 from mds.security.keyring import Keyring
-from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
+from mds.services.resolution.keys import identity_keys
 from mds.services.resolution.survival import SurvivalResult
 from mds.services.resolution.workspace import Workspace
 from mds.store import lineage, match_keys, merges, outbox, review
@@ -57,8 +57,7 @@ def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
         row = ws.identities[identity_id]
         if row.record is None or row.user_id is None:
             continue
-        blocking = ws.record_keys.get(row.record) or hashed_blocking_keys(row.record, keyring)
-        keys = blocking + hashed_tf_keys(row.record, keyring)
+        keys = identity_keys(row.record, keyring, ws.record_keys.get(row.record))
         keyed.append((row.id, ws.survivor(row.user_id), keys))
     # A merge moves every identity of the merged user (so they are dirty): their keys are
     # rewritten here with the survivor, and no key is left pointing at the merged user.
