@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bench import febrl
 from bench.ceiling import describe, link_descriptions, linkable_descriptions
@@ -39,6 +40,7 @@ from mds.matching.blocking import blocking_keys
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord, match_record
 from mds.services.ingest import IngestService
+from mds.services.recompute import Recompute
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.training import train_model
 from mds.store.models import CanonicalUser, PotentialDuplicate, SourceIdentity
@@ -125,6 +127,7 @@ def run_once(
     parameters: ModelParameters = DEFAULT_PARAMETERS,
     train: bool = False,
     workers: int = 1,
+    recompute: str | None = None,
 ) -> tuple[dict, float]:
     """Ingest `signals`; with `train`, also what `mds model train` makes of the store after."""
     store = open_store(url, data_dir)
@@ -146,6 +149,24 @@ def run_once(
             service.ingest(parsed[offset : offset + batch])
     elapsed = time.perf_counter() - started
 
+    result = read_store(sessions)
+    if recompute:
+        config = ResolutionConfig.from_settings(settings, parameters)
+        began = time.perf_counter()
+        done = Recompute(sessions, keyring, config, merge=recompute == "merge").run()
+        result["recomputed"] = {
+            **read_store(sessions),
+            "progress": done,
+            "seconds": time.perf_counter() - began,
+        }
+    trained = train_model(sessions, keyring, dry_run=True).result.parameters if train else None
+    engine.dispose()
+    result["trained"] = trained
+    return result, elapsed
+
+
+def read_store(sessions: sessionmaker[Session]) -> dict:
+    """Which user each record ended on (followed to the survivor), and the open review items."""
     with sessions() as session:
         merged_into = dict(
             session.execute(
@@ -187,10 +208,22 @@ def run_once(
             )
             for *_, e in review_rows
         ]
-    trained = train_model(sessions, keyring, dry_run=True).result.parameters if train else None
-    engine.dispose()
-    result = {"assignment": assignment, "reviews": reviews, "reasons": reasons, "trained": trained}
-    return result, elapsed
+    return {"assignment": assignment, "reviews": reviews, "reasons": reasons}
+
+
+def print_recomputed(after: dict, truth: set, mode: str) -> None:
+    done = after["progress"]
+    precision, recall, f1, review_recall = linkage(after, truth)
+    command = "mds recompute" + (" --merge" if mode == "merge" else "")
+    print(
+        f"  then `{command}`: {done.users / after['seconds']:,.0f} users/s, {done.pairs:,} pairs"
+        f" scored, {done.proposed:,} review items opened, {done.merged:,} merges;"
+        f" {len(after['reviews']):,} open items"
+    )
+    print(
+        f"    precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f},"
+        f" recall with review {review_recall:.4f}"
+    )
 
 
 def linkage(result: dict, truth: set) -> tuple[float, float, float, float]:
@@ -269,6 +302,11 @@ def main() -> None:
         action="store_true",
         help="also link with the model `mds model train` fits to the first run's store",
     )
+    parser.add_argument(
+        "--recompute",
+        choices=("propose", "merge"),
+        help="after each run's import, run `mds recompute` (or `--merge`) and measure again",
+    )
     args = parser.parse_args()
 
     if args.dataset == "generated":
@@ -309,7 +347,12 @@ def main() -> None:
         random.Random(order_seed).shuffle(shuffled)
         with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
             result, elapsed = run_once(
-                url, Path(tmp), shuffled, args.batch, train=args.trained and run == 1
+                url,
+                Path(tmp),
+                shuffled,
+                args.batch,
+                train=args.trained and run == 1,
+                recompute=args.recompute,
             )
         runs.append(result)
         linked = pair_set(result["assignment"])
@@ -327,6 +370,8 @@ def main() -> None:
         false_pairs = linked - truth
         if false_pairs:
             print(f"  false links          {len(false_pairs):,} pairs")
+        if "recomputed" in result:
+            print_recomputed(result["recomputed"], truth, args.recompute)
         if args.examples and run == 1:
             with_review = pair_set(clusters_with_reviews(result["assignment"], result["reviews"]))
             persons_of: dict[object, set[int]] = defaultdict(set)

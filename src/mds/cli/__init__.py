@@ -7,7 +7,20 @@ import sys
 import typer
 from rich.console import Console
 
-from mds.cli import audit, cdc, db, export, imports, keys, model, review, serve, streaming, token
+from mds.cli import (
+    audit,
+    cdc,
+    db,
+    export,
+    imports,
+    keys,
+    model,
+    recompute,
+    review,
+    serve,
+    streaming,
+    token,
+)
 from mds.config import SettingsError
 from mds.security.errors import SecurityError
 
@@ -21,6 +34,7 @@ app.command("serve")(serve.serve)
 app.command("import")(imports.import_signals)
 app.command("relay")(streaming.relay)
 app.command("worker")(streaming.worker)
+app.command("recompute")(recompute.recompute)
 app.add_typer(export.app, name="export")
 app.add_typer(model.app, name="model")
 app.add_typer(db.app, name="db")

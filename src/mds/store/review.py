@@ -28,13 +28,14 @@ class ReviewItem:
     risk: str
 
 
-def propose(session: Session, items: Sequence[ReviewItem]) -> int:
+def propose(session: Session, items: Sequence[ReviewItem]) -> list[ReviewItem]:
     """Open an item per pair unless one is open already, or the pair was rejected at a score
-    at least as high (no new evidence); return how many were opened."""
+    at least as high (no new evidence); return the items opened."""
     rejected = rejected_pairs(session, [u for i in items for u in (i.user_a, i.user_b)])
-    rows = []
+    rows, offered = [], {}
     for item in items:
         a, b = sorted((item.user_a, item.user_b))
+        offered[(a, b)] = item
         if item.score <= rejected.get((a, b), -1.0):
             continue
         versions = (
@@ -56,7 +57,7 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> int:
             }
         )
     if not rows:
-        return 0
+        return []
     # Executemany with one cached statement: a multi-row VALUES would be compiled anew for
     # every batch, which cost more than the insert itself.
     result = session.execute(
@@ -64,10 +65,10 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> int:
         .on_conflict_do_nothing(
             index_elements=["user_a", "user_b"], index_where=text("status = 'open'")
         )
-        .returning(PotentialDuplicate.id),
+        .returning(PotentialDuplicate.user_a, PotentialDuplicate.user_b),
         rows,
     )
-    return len(result.all())
+    return [offered[(a, b)] for a, b in result.all()]
 
 
 def rejected_pairs(

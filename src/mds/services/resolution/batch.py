@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from mds.domain.audit import AuditEntry
 from mds.domain.signals import Signal
 from mds.matching.candidates import CANDIDATES_PER_RECORD, KEY_STRENGTH
+from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScorer, TermFrequency
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
@@ -134,87 +136,37 @@ class Batch:
             ws.index_key((key_type, key_hash), identity_id)
 
     def _term_frequency(self) -> tuple[TermFrequency, int]:
-        keyring, ws = self.keyring, self.ws
         # Term frequency matters for exact agreement, i.e. for the incoming records' own values:
         # the signals' attributes and what their source identities already hold.
         records = [self.views[i].record for i in self.fresh]
         for i in self.fresh:
-            held = ws.by_source.get(self.signals[i].key)
+            held = self.ws.by_source.get(self.signals[i].key)
             if held is not None and held.record is not None:
                 records.append(held.record)
-        stored = self.population(self.session)
-        counts = self.term_counts(
-            self.session, [k for r in records for k in hashed_tf_keys(r, keyring)], stored
-        )
-        population = max(stored + len(self.fresh), MIN_TF_POPULATION)
-
-        @cache  # one batch's names: the keyed hash is the costly part
-        def frequency(field: str, value: str) -> float | None:
-            key = tf_key(field, value, keyring)
-            total = counts.get(key, 0) + ws.tf_batch.get(key, 0)
-            return total / population if total else None
-
-        return frequency, population
-
-    def _persist(self, survived: SurvivalResult) -> None:
-        session = self.session
-        self._lock_changed_users()
-        entries = persist_workspace(
-            session,
+        return term_frequency(
+            self.session,
             self.keyring,
             self.ws,
-            survived,
-            self.actor,
-            debezium=self.config.debezium_outbox,
+            records,
+            stored=self.population(self.session),
+            term_counts=self.term_counts,
+            arriving=len(self.fresh),
         )
-        items = self._review_items()
-        review.propose(session, items)
-        entries = self._record_outcomes() + entries
-        entries += [
-            AuditEntry(
-                self.actor,
-                "duplicate.proposed",
-                "user",
-                str(item.user_a),
-                {"other_user": str(item.user_b), "score": item.score, "risk": item.risk},
-            )
-            for item in items
-        ]
-        audit.append(session, entries + survived.audit)
+
+    def _persist(self, survived: SurvivalResult) -> None:
+        self._lock_changed_users()
+        persist_changes(
+            self.session,
+            self.keyring,
+            self.ws,
+            self.config,
+            survived,
+            actor=self.actor,
+            before=self._record_outcomes,
+        )
 
     def _lock_changed_users(self) -> None:
-        """Upgrade to FOR UPDATE the shared-locked users this batch changes. A shared lock kept
-        everyone else from changing them since they were read; a version that moved anyway
-        means the reads are stale, and the batch is run again."""
-        ws = self.ws
-        changed = ws.dirty_users - ws.new_users - self.locked_for_update
-        for user_id, row in user_store.lock_users(self.session, changed).items():
-            if row.version != self.versions_read[user_id]:
-                raise ConcurrentChangeError(f"user {user_id} changed while the batch ran")
-
-    def _review_items(self) -> list[ReviewItem]:
-        ws = self.ws
-        version = self.config.parameters.version or None
-        latest: dict[tuple[uuid.UUID, uuid.UUID], PendingReview] = {}
-        for pending in ws.reviews:  # the last word on a pair is the best informed one
-            a, b = ws.survivor(pending.user_a), ws.survivor(pending.user_b)
-            if a != b:
-                latest[(min(a, b), max(a, b))] = pending
-        items = []
-        for (a, b), pending in latest.items():
-            items.append(
-                ReviewItem(
-                    a,
-                    b,
-                    ws.users[a].version,
-                    ws.users[b].version,
-                    pending.probability,
-                    pending.explanation,
-                    version,
-                    str(pending.risk),
-                )
-            )
-        return items
+        lock_changed_users(self.session, self.ws, self.versions_read, self.locked_for_update)
 
     def _record_outcomes(self) -> list[AuditEntry]:
         rows, entries = [], []
@@ -266,3 +218,97 @@ def with_survivor(ws: Workspace, outcome: SignalOutcome) -> SignalOutcome:
         outcome.score,
         outcome.issues,
     )
+
+
+def term_frequency(
+    session: Session,
+    keyring: Keyring,
+    ws: Workspace,
+    records: Sequence[MatchRecord],
+    *,
+    stored: int,
+    term_counts: Callable[[Session, Sequence[HashedKey], int], dict[HashedKey, int]],
+    arriving: int,
+) -> tuple[TermFrequency, int]:
+    """How common each name value of these records is, in a store of `stored` identities that
+    `arriving` more are joining, and that population (at least MIN_TF_POPULATION)."""
+    counts = term_counts(session, [k for r in records for k in hashed_tf_keys(r, keyring)], stored)
+    population = max(stored + arriving, MIN_TF_POPULATION)
+
+    @cache  # one batch's names: the keyed hash is the costly part
+    def frequency(field: str, value: str) -> float | None:
+        key = tf_key(field, value, keyring)
+        total = counts.get(key, 0) + ws.tf_batch.get(key, 0)
+        return total / population if total else None
+
+    return frequency, population
+
+
+def persist_changes(
+    session: Session,
+    keyring: Keyring,
+    ws: Workspace,
+    config: ResolutionConfig,
+    survived: SurvivalResult,
+    *,
+    actor: str,
+    before: Callable[[], list[AuditEntry]] = list,
+) -> int:
+    """Every write of a resolved workspace, the proposals to the review queue included, and the
+    audit trail last (`before`'s entries first); the number of review items opened."""
+    entries = persist_workspace(
+        session, keyring, ws, survived, actor, debezium=config.debezium_outbox
+    )
+    items = review_items(ws, config)
+    opened = review.propose(session, items)
+    entries = before() + entries
+    entries += [
+        AuditEntry(
+            actor,
+            "duplicate.proposed",
+            "user",
+            str(item.user_a),
+            {"other_user": str(item.user_b), "score": item.score, "risk": item.risk},
+        )
+        for item in opened
+    ]
+    audit.append(session, entries + survived.audit)
+    return len(opened)
+
+
+def review_items(ws: Workspace, config: ResolutionConfig) -> list[ReviewItem]:
+    """One item per pair of (surviving) users the workspace queued, its latest proposal."""
+    version = config.parameters.version or None
+    latest: dict[tuple[uuid.UUID, uuid.UUID], PendingReview] = {}
+    for pending in ws.reviews:  # the last word on a pair is the best informed one
+        a, b = ws.survivor(pending.user_a), ws.survivor(pending.user_b)
+        if a != b:
+            latest[(min(a, b), max(a, b))] = pending
+    return [
+        ReviewItem(
+            a,
+            b,
+            ws.users[a].version,
+            ws.users[b].version,
+            pending.probability,
+            pending.explanation,
+            version,
+            str(pending.risk),
+        )
+        for (a, b), pending in latest.items()
+    ]
+
+
+def lock_changed_users(
+    session: Session,
+    ws: Workspace,
+    versions_read: dict[uuid.UUID, int],
+    locked_for_update: AbstractSet[uuid.UUID] = frozenset(),
+) -> None:
+    """Upgrade to FOR UPDATE the shared-locked users a workspace changes. A shared lock kept
+    everyone else from changing them since they were read; a version that moved anyway means
+    the reads are stale, and the transaction is run again."""
+    changed = ws.dirty_users - ws.new_users - locked_for_update
+    for user_id, row in user_store.lock_users(session, changed).items():
+        if row.version != versions_read[user_id]:
+            raise ConcurrentChangeError(f"user {user_id} changed while the batch ran")

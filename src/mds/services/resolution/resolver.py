@@ -11,7 +11,15 @@ from mds.domain.ids import new_id
 from mds.domain.normalization import NormalizedRecord, normalize_attributes
 from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
-from mds.matching.decision import Candidate, Decision, Outcome, Risk, decide, linking_score
+from mds.matching.decision import (
+    Candidate,
+    Decision,
+    Outcome,
+    Proposal,
+    Risk,
+    decide,
+    linking_score,
+)
 from mds.matching.record import MatchRecord, match_record
 from mds.matching.scoring import PairScore, PairScorer
 from mds.security.keyring import Keyring
@@ -25,6 +33,8 @@ from mds.store.source_identities import IdentityRow
 
 # Merges found while reconsidering change users again; a few rounds settle any chain.
 MAX_RECONSIDER_ROUNDS = 3
+# Why a pair the decision policy would link is queued instead, when comparing without merging.
+LINKS_NOW = "the current model links them"
 
 
 def normalize_raw(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
@@ -161,28 +171,43 @@ class Resolver:
         queued: set[uuid.UUID],
         seen: set[tuple[uuid.UUID, uuid.UUID]],
     ) -> set[uuid.UUID]:
-        records = [m.record for m in self.ws.member_rows(user_id) if m.record is not None]
-        if not records:
-            return set()
         around = {u for u in map(self.ws.survivor, queued) if u != user_id and self._live(u)}
         for other in sorted(around):
-            pair = (min(user_id, other), max(user_id, other))
-            if pair in seen:
-                continue
-            seen.add(pair)
-            held = [m.record for m in self.ws.member_rows(other) if m.record is not None]
-            if not held:
-                continue
-            best = self._speaking_score(records, held)
-            found = tuple(dict.fromkeys(c for r in records for c in conflicts(r, held)))
-            decision = decide([Candidate(other, best, found)], self.config.thresholds)
-            if decision.outcome is Outcome.LINK:
-                survivor = self._merge_or_queue(user_id, other, best, best.probability)
-                if self.ws.survivor(other) == self.ws.survivor(user_id):
-                    return {survivor}
-            else:
-                self._queue_reviews(user_id, decision)
+            if self.compare_users(user_id, other, seen):
+                return {self.ws.survivor(user_id)}
         return set()
+
+    def compare_users(
+        self,
+        user_id: uuid.UUID,
+        other: uuid.UUID,
+        seen: set[tuple[uuid.UUID, uuid.UUID]],
+        *,
+        merge: bool = True,
+    ) -> bool:
+        """Score two users as wholes and act on the decision: merge a clean link (or, without
+        `merge`, queue it as one the model would make), queue a doubtful pair. True if merged.
+        A pair in `seen` was compared already (and is added to it)."""
+        pair = (min(user_id, other), max(user_id, other))
+        if pair in seen:
+            return False
+        seen.add(pair)
+        records = [m.record for m in self.ws.member_rows(user_id) if m.record is not None]
+        held = [m.record for m in self.ws.member_rows(other) if m.record is not None]
+        if not records or not held:
+            return False
+        best = self._speaking_score(records, held)
+        found = tuple(dict.fromkeys(c for r in records for c in conflicts(r, held)))
+        decision = decide([Candidate(other, best, found)], self.config.thresholds)
+        if decision.outcome is not Outcome.LINK:
+            self._queue_reviews(user_id, decision)
+            return False
+        if not merge:
+            proposal = Proposal(other, best, Risk.NORMAL, (LINKS_NOW,))
+            self._queue_reviews(user_id, Decision(Outcome.REVIEW, None, best, review=(proposal,)))
+            return False
+        self._merge_or_queue(user_id, other, best, best.probability)
+        return self.ws.survivor(other) == self.ws.survivor(user_id)
 
     def _speaking_score(self, records: list[MatchRecord], held: list[MatchRecord]) -> PairScore:
         return linking_score(self.scorer.scores_between(records, held), self.config.thresholds)

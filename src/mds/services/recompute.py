@@ -1,0 +1,176 @@
+"""`mds recompute`: every live user compared again with its candidates, under today's model.
+
+A signal is decided against what the store held when it arrived, with the model and thresholds
+of that day. A pair that was doubtful then, or never compared (neither was the other's
+candidate when it arrived), may be clear now: the model was retrained, thresholds or blocking
+rules changed, each side gained identities. The pass walks the live users in id order, a chunk
+per transaction, finds each one's candidates through the match keys as ingestion does, and
+scores the users as wholes. What the decision policy would link or queue is proposed to the
+review queue; with `merge`, a clean link (no guard, no conflict, not kept apart by a steward)
+is merged, as a signal linking both users would merge it.
+
+Safe while ingest runs: the chunk's users and their candidates are locked FOR SHARE before
+their identities are read, and the few a merge changes are upgraded to FOR UPDATE with their
+versions checked (a moved version reruns the chunk). A proposal carries the versions it saw:
+a user that changes afterwards makes it stale, as any review item.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mds.matching.candidates import CANDIDATES_PER_RECORD, KEY_STRENGTH
+from mds.matching.scoring import PairScorer
+from mds.security.keyring import Keyring
+from mds.services.resolution.batch import (
+    lock_changed_users,
+    persist_changes,
+    term_frequency,
+)
+from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.keys import hashed_blocking_keys
+from mds.services.resolution.resolver import Resolver
+from mds.services.resolution.survival import SurvivalResult, survive_users
+from mds.services.resolution.term_counts import TermCounts
+from mds.services.resolution.workspace import LIVE_STATUSES, Workspace
+from mds.services.transactions import in_transaction
+from mds.store import lineage, match_keys, review
+from mds.store import source_identities as identities
+from mds.store import users as user_store
+from mds.store.models import CanonicalUser
+
+CHUNK = 500
+ACTOR = "recompute"
+
+
+@dataclass(frozen=True)
+class RecomputeProgress:
+    users: int = 0  # live users walked
+    pairs: int = 0  # pairs of users scored
+    proposed: int = 0  # review items opened (would open, in a dry run)
+    merged: int = 0  # merges made (would make, in a dry run)
+
+    def __add__(self, other: RecomputeProgress) -> RecomputeProgress:
+        return RecomputeProgress(
+            self.users + other.users,
+            self.pairs + other.pairs,
+            self.proposed + other.proposed,
+            self.merged + other.merged,
+        )
+
+
+@dataclass
+class _DryRunRollbackError(Exception):
+    """Raised at the end of a dry-run chunk: rolls back what it wrote, carries what it did."""
+
+    ids: list[uuid.UUID]
+    progress: RecomputeProgress
+
+
+@dataclass
+class Recompute:
+    sessions: Callable[[], Session]
+    keyring: Keyring
+    config: ResolutionConfig
+    merge: bool = False
+    dry_run: bool = False
+    chunk: int = CHUNK
+    term_counts: TermCounts = field(default_factory=TermCounts)
+
+    def run(self, on_chunk: Callable[[RecomputeProgress], None] | None = None) -> RecomputeProgress:
+        total = RecomputeProgress()
+        after: uuid.UUID | None = None
+        while True:
+            ids, done = self._chunk_after(after)
+            if not ids:
+                return total
+            after = ids[-1]
+            total += done
+            if on_chunk is not None:
+                on_chunk(total)
+
+    def _chunk_after(self, after: uuid.UUID | None) -> tuple[list[uuid.UUID], RecomputeProgress]:
+        def work(session: Session) -> tuple[list[uuid.UUID], RecomputeProgress]:
+            statement = (
+                select(CanonicalUser.id)
+                .where(CanonicalUser.status.in_(LIVE_STATUSES))
+                .order_by(CanonicalUser.id)
+                .limit(self.chunk)
+            )
+            if after is not None:
+                statement = statement.where(CanonicalUser.id > after)
+            ids = list(session.scalars(statement))
+            done = self._compare(session, ids)
+            if self.dry_run:
+                raise _DryRunRollbackError(ids, done)
+            return ids, done
+
+        try:
+            return in_transaction(self.sessions, work)
+        except _DryRunRollbackError as rolled_back:
+            return rolled_back.ids, rolled_back.progress
+
+    def _compare(self, session: Session, chunk: Sequence[uuid.UUID]) -> RecomputeProgress:
+        if not chunk:
+            return RecomputeProgress()
+        ws = Workspace(now=self.config.clock())
+        users = user_store.lock_users(session, chunk, shared=True)
+        walked = [u for u in chunk if u in users and users[u].status in LIVE_STATUSES]
+        own = identities.load_by_users(session, self.keyring, walked)
+        records = [row.record for row in own if row.record is not None]
+        keys = {row.id: hashed_blocking_keys(row.record, self.keyring) for row in own if row.record}
+        # Each identity reaches its own user first: one more place, so others keep theirs.
+        found = match_keys.ranked_candidates(
+            session, list(keys.values()), KEY_STRENGTH, CANDIDATES_PER_RECORD + 1
+        )
+        others = {row[3] for row in found.rows} - users.keys()
+        users |= user_store.lock_users(session, others, shared=True)
+        versions = {user_id: row.version for user_id, row in users.items()}
+        for row in own:
+            ws.add_identity(row)
+        for row in identities.load_by_users(session, self.keyring, others):
+            ws.add_identity(row)
+        for user in users.values():
+            ws.add_user(user)
+        ws.rejected = review.rejected_pairs(session, sorted(users))
+        for key_type, key_hash, identity_id, _user in found.rows:
+            ws.index_key((key_type, key_hash), identity_id)
+
+        frequency, population = term_frequency(
+            session,
+            self.keyring,
+            ws,
+            records,
+            stored=identities.approximate_count(session),
+            term_counts=self.term_counts,
+            arriving=0,
+        )
+        prior = self.config.parameters.prior_weight_for(population)
+        scorer = PairScorer(self.config.parameters, frequency, prior)
+        resolver = Resolver(ws, self.keyring, self.config, scorer, ACTOR)
+        seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        for user_id in walked:
+            held = [k for m in ws.member_rows(user_id) for k in keys.get(m.id, ())]
+            for other in sorted(ws.candidate_users(held, exclude=user_id)):
+                a, b = ws.survivor(user_id), ws.survivor(other)
+                if a != b and ws.users[a].status in LIVE_STATUSES:
+                    resolver.compare_users(a, b, seen, merge=self.merge)
+        return RecomputeProgress(
+            len(walked), len(seen), self._persist(session, ws, versions), len(ws.merges)
+        )
+
+    def _persist(self, session: Session, ws: Workspace, versions: dict[uuid.UUID, int]) -> int:
+        """Write the merges and proposals; the number of review items opened."""
+        if not ws.merges and not ws.reviews:
+            return 0
+        survived = SurvivalResult()
+        if ws.merges:
+            current = lineage.current(session, sorted(ws.resurvive))
+            survived = survive_users(ws, self.keyring, self.config, current, ACTOR)
+            lock_changed_users(session, ws, versions)
+        return persist_changes(session, self.keyring, ws, self.config, survived, actor=ACTOR)
