@@ -8,7 +8,7 @@ the model parameters (m/u), so training can change them without touching these r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
@@ -231,8 +231,3 @@ NAME_COMPARISONS = (COMPARISON_BY_FIELD["given_name"], COMPARISON_BY_FIELD["fami
 def compare_records(a: MatchRecord, b: MatchRecord) -> dict[str, str]:
     """The comparison vector: field → level."""
     return {c.field: c.compare(a, b) for c in COMPARISONS}
-
-
-def swapped(record: MatchRecord) -> MatchRecord:
-    """The record with given and family names exchanged (people and forms mix them up)."""
-    return replace(record, given=record.family, family=record.given)

@@ -1,0 +1,128 @@
+"""Recompute speed: `mds recompute` over a preloaded store (the one `bench/ingest.py` builds).
+
+Baseline in the same run: reading the same users' identities, chunk by chunk, as the pass reads
+them (one query per chunk, decrypted), without candidates or scoring. `--users N` stops after
+the first N users in id order: a 1M-user store takes most of an hour to walk, and its rate is
+the rate of any part of it. Run: `.venv/bin/python bench/recompute.py [--preload 100000]
+[--keep-store DIR] [--users N] [--chunk 500] [--merge]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack, suppress
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bench.common import PreloadedStore, open_store, peak_rss_mib, percentiles
+from bench.ingest import preload
+from bench.people import generate
+from mds.security.keyring import Keyring
+from mds.services.recompute import CHUNK, Recompute, RecomputeProgress
+from mds.services.resolution.config import ResolutionConfig
+from mds.store import source_identities as identities
+from mds.store.models import CanonicalUser
+
+
+class _EnoughError(Exception):
+    """Raised from the progress callback once the users asked for were walked."""
+
+
+def read_baseline(
+    sessions: sessionmaker[Session], keyring: Keyring, users: int, chunk: int
+) -> float:
+    """Seconds to read the first `users` users' identities in chunks, as the pass does."""
+    started = time.perf_counter()
+    after: uuid.UUID | None = None
+    walked = 0
+    while walked < users:
+        with sessions() as session:
+            statement = select(CanonicalUser.id).order_by(CanonicalUser.id).limit(chunk)
+            if after is not None:
+                statement = statement.where(CanonicalUser.id > after)
+            ids = list(session.scalars(statement))
+            if not ids:
+                break
+            identities.load_by_users(session, keyring, ids)
+        after, walked = ids[-1], walked + len(ids)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preload", type=int, default=100_000)
+    parser.add_argument("--users", type=int, help="stop after this many users (default: all)")
+    parser.add_argument("--chunk", type=int, default=CHUNK)
+    parser.add_argument("--merge", action="store_true", help="as `mds recompute --merge`")
+    parser.add_argument(
+        "--keep-store",
+        metavar="DIR",
+        type=Path,
+        help="the store directory `bench/ingest.py --keep-store` kept (built here if missing)",
+    )
+    args = parser.parse_args()
+    users = args.users or args.preload
+
+    with ExitStack() as stack:
+        directory = args.keep_store or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        preloaded = stack.enter_context(PreloadedStore.open(directory, f"preload_{args.preload}"))
+        kept = preloaded.has_preload()
+        store = open_store(preloaded.fresh_run(), preloaded.data_dir)
+        if kept:
+            print(f"a kept {args.preload:,}-user store, cloned")
+        else:
+            people = generate(args.preload, seed=7).people[: args.preload]
+            seconds = preload(store.sessions, store.keyring, people)
+            print(f"preloaded {args.preload:,} users in {seconds:.1f}s")
+
+        baseline_s = read_baseline(store.sessions, store.keyring, users, args.chunk)
+        print(
+            f"baseline, reading {users:,} users' identities in chunks of {args.chunk}:"
+            f" {users / baseline_s:,.0f} users/s"
+        )
+
+        config = ResolutionConfig.from_settings(store.settings)
+        chunk_seconds: list[float] = []
+        last = [time.perf_counter()]
+        seen = [RecomputeProgress()]
+
+        def on_chunk(progress: RecomputeProgress) -> None:
+            now = time.perf_counter()
+            chunk_seconds.append(now - last[0])
+            last[0], seen[0] = now, progress
+            if progress.users >= users:
+                raise _EnoughError
+
+        started, cpu = time.perf_counter(), time.process_time()
+        with suppress(_EnoughError):
+            Recompute(
+                store.sessions, store.keyring, config, merge=args.merge, chunk=args.chunk
+            ).run(on_chunk=on_chunk)
+        elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        done = seen[0]
+        p50, p99 = percentiles(chunk_seconds)
+        command = "mds recompute" + (" --merge" if args.merge else "")
+        print(
+            f"`{command}` over {done.users:,} of {args.preload:,} users:"
+            f" {done.users / elapsed:,.0f} users/s ({elapsed / baseline_s:.1f}x the baseline's"
+            f" time), {done.pairs:,} pairs scored, {done.proposed:,} review items opened,"
+            f" {done.merged:,} merges"
+        )
+        print(
+            f"  per chunk of {args.chunk}: p50 {p50:.0f} ms, p99 {p99:.0f} ms;"
+            f" Python CPU {cpu_s / max(done.users, 1) * 1000:.2f} ms per user;"
+            f" peak RSS {peak_rss_mib():.0f} MiB"
+        )
+        store.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
