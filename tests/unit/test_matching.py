@@ -106,6 +106,32 @@ def test_comparison_levels_for_typical_errors() -> None:
     }
 
 
+def _address_level(a: dict[str, str], b: dict[str, str]) -> str:
+    return compare_records(record(address=a), record(address=b))["address"]
+
+
+def test_one_building_under_a_mistyped_postcode_is_the_same_address() -> None:
+    home = {"line1": "Tunney Crescent 9", "postal_code": "5013", "locality": "Toorak"}
+    transposed = {**home, "postal_code": "5031"}
+    assert _address_level(home, transposed) == "same_address"
+    # The town's name mistyped as well: the street, the number and a code a typo away remain.
+    assert _address_level(home, {**transposed, "locality": "Toroak"}) == "same_address"
+
+
+def test_neighbouring_postcodes_of_one_city_are_only_the_same_town() -> None:
+    home = {"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"}
+    # Next district: the same street (a long one) at another number, or another street.
+    assert _address_level(home, {**home, "line1": "Calle Mayor 7", "postal_code": "28012"}) == (
+        "same_locality"
+    )
+    assert _address_level(home, {**home, "line1": "Calle Toledo 5", "postal_code": "28012"}) == (
+        "same_locality"
+    )
+    # The same street and number in another town is another building.
+    elsewhere = {"line1": "Calle Mayor 5", "postal_code": "28014", "locality": "Alcalá"}
+    assert _address_level(home, elsewhere) == "different"
+
+
 def test_nicknames_and_single_component_dates() -> None:
     bill = record(given_name="Bill", family_name="Smith", date_of_birth="1980-03-15")
     william = record(given_name="William", family_name="Smith", date_of_birth="1981-03-15")

@@ -144,13 +144,24 @@ def _dob(a: str, b: str) -> str:
 
 
 def _address(a: MatchRecord, b: MatchRecord) -> str:
-    if a.postal_code and a.postal_code == b.postal_code:
-        if a.street and b.street and JaroWinkler.similarity(a.street, b.street) >= 0.9:
+    same_street = _similar(a.street, b.street)
+    if a.postal_code == b.postal_code:
+        if same_street:
             return "same_address" if a.house_number == b.house_number else "same_street"
         return "same_postcode"
+    # The same street and number in one town under another postcode is one building with a
+    # mistyped code (5031 for 5013), even with the town's name mistyped too; for anything less
+    # only an exact town counts, as neighbouring codes of a city (28012, 28013) are other
+    # districts.
+    if same_street and a.house_number == b.house_number and _similar(a.locality, b.locality):
+        return "same_address"
     if a.locality and a.locality == b.locality:
         return "same_locality"
     return DIFFERENT
+
+
+def _similar(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and JaroWinkler.similarity(a, b) >= 0.9
 
 
 def _gov_id(a: MatchRecord, b: MatchRecord) -> str:
