@@ -27,6 +27,9 @@ def test_recompute_proposes_then_merges_what_todays_thresholds_link(
     assert imported.returncode == 0, imported.stderr
     assert "created 2" in imported.stderr  # the strict past kept them apart, without a question
 
+    bad = run(cli_env, "recompute", "--after", "nope")
+    assert bad.returncode == 2 and "--after is not a user id: 'nope'" in bad.stdout
+
     dry = run(cli_env, "recompute", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "compared 2 users (1 pairs): 1 review items would be opened" in dry.stdout

@@ -16,10 +16,15 @@ from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
 from mds.services.ingest import IngestService
 from mds.services.keys import load_keyring
-from mds.services.recompute import Recompute, RecomputeProgress
+from mds.services.recompute import (
+    RECOMPUTE_LOCK,
+    Recompute,
+    RecomputeProgress,
+    RecomputeRunningError,
+)
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.resolver import LINKS_NOW
-from mds.store import review
+from mds.store import locks, review
 from tests.integration.helpers import run_concurrently
 from tests.integration.ingest_helpers import ANA, NOW, signal
 from tests.integration.test_rekeying import PEOPLE
@@ -81,7 +86,7 @@ def test_a_pair_todays_policy_links_is_proposed_once(
 
     done = Recompute(sessions, keyring, _config(), chunk=1).run()
 
-    assert done == RecomputeProgress(users=2, pairs=2, proposed=1, merged=0)
+    assert done == RecomputeProgress(users=2, pairs=2, proposed=1, merged=0, last_user=max(a, b))
     with sessions() as session:
         ((user_a, user_b, status, risk, explanation),) = _items(session)
         assert {user_a, user_b} == {a, b}
@@ -238,3 +243,32 @@ def test_merging_while_signals_merge_the_same_users_leaves_one_user_per_person(
             ).scalar_one()
             == 0
         )
+
+
+def test_a_run_resumes_after_the_last_user_an_interrupted_one_walked(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    a, b = _users_of_two_anas(sessions, keyring)
+    first, second = sorted((a, b))
+
+    rest = Recompute(sessions, keyring, _config()).run(after=first)
+    nothing = Recompute(sessions, keyring, _config()).run(after=second)
+
+    assert (rest.users, rest.last_user) == (1, second)  # the pair is still found from one side
+    assert rest.proposed == 1
+    assert (nothing.users, nothing.pairs, nothing.last_user) == (0, 0, second)
+
+
+def test_one_run_at_a_time(migrated: Engine, tmp_path: Path) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+    IngestService(sessions, keyring, _config()).ingest([signal("C-1", **ANA)])
+    recompute = Recompute(sessions, keyring, _config())
+
+    with locks.held_alone(migrated, RECOMPUTE_LOCK) as granted:  # as a run in another process
+        assert granted
+        with pytest.raises(RecomputeRunningError, match="another `mds recompute` is running"):
+            recompute.run(engine=migrated)
+
+    assert recompute.run(engine=migrated).users == 1  # released: the next run goes ahead
+    assert recompute.run(engine=migrated).users == 1  # and this one released it in turn

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from mds.cli.common import cli_runtime
-from mds.services.recompute import CHUNK, Recompute, RecomputeProgress
+from mds.services.recompute import CHUNK, Recompute, RecomputeProgress, RecomputeRunningError
 
 console = Console()
 
@@ -30,28 +31,49 @@ def recompute(
         ),
     ] = False,
     chunk: Annotated[int, typer.Option(min=1, help="Users per transaction")] = CHUNK,
+    after: Annotated[
+        str | None,
+        typer.Option(help="Start after this user id (the last one an interrupted run printed)"),
+    ] = None,
 ) -> None:
     """Score every live user against its candidates with the active model and propose what it
     links or doubts to the review queue (nightly, after `mds model train`, after a change of
-    thresholds or of blocking rules). Safe while ingest runs."""
+    thresholds or of blocking rules). Safe while ingest runs; one run at a time."""
+    try:
+        start = uuid.UUID(after) if after else None
+    except ValueError:
+        console.print(f"[red]--after is not a user id:[/red] {after!r}")
+        raise typer.Exit(2) from None
     started = time.monotonic()
+    last: list[RecomputeProgress] = [RecomputeProgress(last_user=start)]
 
     def report(progress: RecomputeProgress) -> None:
+        last[0] = progress
         rate = progress.users / max(time.monotonic() - started, 1e-9)
         console.print(
             f"{progress.users:,} users, {progress.pairs:,} pairs scored,"
-            f" {progress.proposed:,} proposed, {progress.merged:,} merged ({rate:,.0f} users/s)"
+            f" {progress.proposed:,} proposed, {progress.merged:,} merged ({rate:,.0f} users/s;"
+            f" last user {progress.last_user})"
         )
 
     with cli_runtime() as runtime:
-        done = Recompute(
+        service = Recompute(
             runtime.sessions,
             runtime.keyring,
             runtime.resolution_config(),
             merge=merge,
             dry_run=dry_run,
             chunk=chunk,
-        ).run(on_chunk=report)
+        )
+        try:
+            done = service.run(report, after=start, engine=runtime.engine)
+        except RecomputeRunningError as exc:
+            console.print(f"[red]not started:[/red] {exc}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            resume = f" --after {last[0].last_user}" if last[0].last_user else ""
+            console.print(f"interrupted; resume with `mds recompute{resume}`")
+            raise typer.Exit(130) from None
     would = "would be " if dry_run else ""
     console.print(
         f"compared {done.users:,} users ({done.pairs:,} pairs): {done.proposed:,} review items"

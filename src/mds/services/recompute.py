@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mds.matching.candidates import CANDIDATES_PER_RECORD, KEY_STRENGTH
@@ -39,13 +39,20 @@ from mds.services.resolution.survival import SurvivalResult, survive_users
 from mds.services.resolution.term_counts import TermCounts
 from mds.services.resolution.workspace import LIVE_STATUSES, Workspace
 from mds.services.transactions import in_transaction
-from mds.store import lineage, match_keys, review
+from mds.store import lineage, locks, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
 from mds.store.models import CanonicalUser
 
 CHUNK = 500
 ACTOR = "recompute"
+# One pass at a time: a second one (a manual run while the nightly job runs) would only queue
+# the same pairs twice as slowly.
+RECOMPUTE_LOCK = 0x6D64735F72656331  # "mds_rec1"
+
+
+class RecomputeRunningError(RuntimeError):
+    """Another process holds the recompute lock."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class RecomputeProgress:
     pairs: int = 0  # pairs of users scored
     proposed: int = 0  # review items opened (would open, in a dry run)
     merged: int = 0  # merges made (would make, in a dry run)
+    last_user: uuid.UUID | None = None  # the last user walked: `after` resumes from there
 
     def __add__(self, other: RecomputeProgress) -> RecomputeProgress:
         return RecomputeProgress(
@@ -61,6 +69,7 @@ class RecomputeProgress:
             self.pairs + other.pairs,
             self.proposed + other.proposed,
             self.merged + other.merged,
+            other.last_user or self.last_user,
         )
 
 
@@ -82,15 +91,32 @@ class Recompute:
     chunk: int = CHUNK
     term_counts: TermCounts = field(default_factory=TermCounts)
 
-    def run(self, on_chunk: Callable[[RecomputeProgress], None] | None = None) -> RecomputeProgress:
-        total = RecomputeProgress()
-        after: uuid.UUID | None = None
+    def run(
+        self,
+        on_chunk: Callable[[RecomputeProgress], None] | None = None,
+        *,
+        after: uuid.UUID | None = None,
+        engine: Engine | None = None,
+    ) -> RecomputeProgress:
+        """Walk the live users with ids above `after` (all of them by default); with `engine`,
+        refuse to start (RecomputeRunningError) while another pass runs on that database."""
+        if engine is None:
+            return self._walk(after, on_chunk)
+        with locks.held_alone(engine, RECOMPUTE_LOCK) as granted:
+            if not granted:
+                raise RecomputeRunningError("another `mds recompute` is running on this database")
+            return self._walk(after, on_chunk)
+
+    def _walk(
+        self, after: uuid.UUID | None, on_chunk: Callable[[RecomputeProgress], None] | None
+    ) -> RecomputeProgress:
+        total = RecomputeProgress(last_user=after)
         while True:
             ids, done = self._chunk_after(after)
             if not ids:
                 return total
             after = ids[-1]
-            total += done
+            total += RecomputeProgress(done.users, done.pairs, done.proposed, done.merged, after)
             if on_chunk is not None:
                 on_chunk(total)
 

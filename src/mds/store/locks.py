@@ -1,10 +1,12 @@
-"""Transaction-scoped advisory locks on blocking-key hashes, always taken in sorted order."""
+"""Advisory locks: transaction-scoped ones on blocking-key hashes, always taken in sorted order,
+and session-scoped ones that keep a long job to one process at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 
@@ -25,3 +27,19 @@ def lock_hashes(session: Session, digests: Iterable[bytes]) -> int:
             {"ids": ids},
         )
     return len(ids)
+
+
+@contextmanager
+def held_alone(engine: Engine, key: int) -> Iterator[bool]:
+    """A session-level advisory lock, on a connection of its own for the whole block (a pooled
+    session would hand its connection, and the lock, to other work between transactions).
+    Yields whether it was granted; never waits."""
+    with engine.connect() as conn:
+        granted = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield granted
+        finally:
+            if granted:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
