@@ -42,6 +42,7 @@ from mds.services.transactions import in_transaction
 from mds.store import lineage, locks, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
+from mds.store.match_keys import HashedKey
 from mds.store.models import CanonicalUser
 
 CHUNK = 500
@@ -164,8 +165,12 @@ class Recompute:
         for user in users.values():
             ws.add_user(user)
         ws.rejected = review.rejected_pairs(session, sorted(users))
-        for key_type, key_hash, identity_id, _user in found.rows:
-            ws.index_key((key_type, key_hash), identity_id)
+        # Who carries each key, as the store said: the walked users are not merged away yet,
+        # so their candidates need no survivor lookups (a merge this chunk makes is followed
+        # when the pair is compared).
+        users_by_key: dict[HashedKey, set[uuid.UUID]] = {}
+        for key_type, key_hash, _identity, user_id in found.rows:
+            users_by_key.setdefault((key_type, key_hash), set()).add(user_id)
 
         frequency, population = term_frequency(
             session,
@@ -181,14 +186,24 @@ class Recompute:
         resolver = Resolver(ws, self.keyring, self.config, scorer, ACTOR)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         for user_id in walked:
-            held = [k for m in ws.member_rows(user_id) for k in keys.get(m.id, ())]
-            for other in sorted(ws.candidate_users(held, exclude=user_id)):
+            reached = {
+                other
+                for m in ws.member_rows(user_id)
+                for key in keys.get(m.id, ())
+                for other in users_by_key.get(key, ())
+            }
+            for other in sorted(reached - {user_id}):
                 a, b = ws.survivor(user_id), ws.survivor(other)
-                if a != b and ws.users[a].status in LIVE_STATUSES:
+                if a != b and self._live(ws, a) and self._live(ws, b):
                     resolver.compare_users(a, b, seen, merge=self.merge)
         return RecomputeProgress(
             len(walked), len(seen), self._persist(session, ws, versions), len(ws.merges)
         )
+
+    @staticmethod
+    def _live(ws: Workspace, user_id: uuid.UUID) -> bool:
+        user = ws.users.get(user_id)
+        return user is not None and user.status in LIVE_STATUSES
 
     def _persist(self, session: Session, ws: Workspace, versions: dict[uuid.UUID, int]) -> int:
         """Write the merges and proposals; the number of review items opened."""
