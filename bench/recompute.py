@@ -1,10 +1,11 @@
-"""Recompute speed: `mds recompute` over a preloaded store (the one `bench/ingest.py` builds).
+"""Recompute speed: `mds recompute [--workers N]` over a preloaded store (as `bench/ingest.py`
+builds it).
 
 Baseline in the same run: reading the same users' identities, chunk by chunk, as the pass reads
 them (one query per chunk, decrypted), without candidates or scoring. `--users N` stops after
 the first N users in id order: a 1M-user store takes most of an hour to walk, and its rate is
 the rate of any part of it. Run: `.venv/bin/python bench/recompute.py [--preload 100000]
-[--keep-store DIR] [--users N] [--chunk 500] [--merge]`.
+[--keep-store DIR] [--users N] [--chunk 500] [--merge] [--workers N]`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bench.common import PreloadedStore, open_store, peak_rss_mib, percentiles
 from bench.ingest import preload
 from bench.people import generate
+from mds.cli.recompute_workers import PassOptions, recompute_in_workers
+from mds.gc_tuning import tune_for_resolution
 from mds.security.keyring import Keyring
-from mds.services.recompute import CHUNK, Recompute, RecomputeProgress
+from mds.services.recompute import CHUNK, Recompute, RecomputeProgress, split_points
 from mds.services.resolution.config import ResolutionConfig
 from mds.store import source_identities as identities
 from mds.store.models import CanonicalUser
@@ -63,6 +66,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=CHUNK)
     parser.add_argument("--merge", action="store_true", help="as `mds recompute --merge`")
     parser.add_argument(
+        "--workers", type=int, default=1, help="as `mds recompute --workers N` (processes)"
+    )
+    parser.add_argument(
         "--keep-store",
         metavar="DIR",
         type=Path,
@@ -90,6 +96,7 @@ def main() -> None:
         )
 
         config = ResolutionConfig.from_settings(store.settings)
+        tune_for_resolution()  # as the command does (its workers too)
         chunk_seconds: list[float] = []
         last = [time.perf_counter()]
         seen = [RecomputeProgress()]
@@ -98,14 +105,27 @@ def main() -> None:
             now = time.perf_counter()
             chunk_seconds.append(now - last[0])
             last[0], seen[0] = now, progress
-            if progress.users >= users:
+            if progress.users >= users and args.workers == 1:
                 raise _EnoughError
 
         started, cpu = time.perf_counter(), time.process_time()
-        with suppress(_EnoughError):
-            Recompute(
-                store.sessions, store.keyring, config, merge=args.merge, chunk=args.chunk
-            ).run(on_chunk=on_chunk)
+        if args.workers > 1:
+            with store.sessions() as session:
+                until = session.scalar(
+                    select(CanonicalUser.id)
+                    .where(CanonicalUser.status == "active")
+                    .order_by(CanonicalUser.id)
+                    .offset(users - 1)
+                    .limit(1)
+                )
+                bounds = split_points(session, args.workers, None, until)
+            options = PassOptions(merge=args.merge, dry_run=False, chunk=args.chunk)
+            seen[0] = recompute_in_workers(store.settings, bounds, options, on_chunk)
+        else:
+            with suppress(_EnoughError):
+                Recompute(
+                    store.sessions, store.keyring, config, merge=args.merge, chunk=args.chunk
+                ).run(on_chunk=on_chunk)
         elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
         done = seen[0]
         p50, p99 = percentiles(chunk_seconds)
@@ -116,10 +136,17 @@ def main() -> None:
             f" time), {done.pairs:,} pairs scored, {done.proposed:,} review items opened,"
             f" {done.merged:,} merges"
         )
+        # With workers, progress comes when any worker finishes a chunk: the interval between
+        # reports is then a chunk's time divided by the workers, and the CPU is theirs.
+        per = "per chunk" if args.workers == 1 else f"between reports of {args.workers} workers"
+        cpu = (
+            f"Python CPU {cpu_s / max(done.users, 1) * 1000:.2f} ms per user; "
+            if args.workers == 1
+            else ""
+        )
         print(
-            f"  per chunk of {args.chunk}: p50 {p50:.0f} ms, p99 {p99:.0f} ms;"
-            f" Python CPU {cpu_s / max(done.users, 1) * 1000:.2f} ms per user;"
-            f" peak RSS {peak_rss_mib():.0f} MiB"
+            f"  {per} of {args.chunk}: p50 {p50:.0f} ms, p99 {p99:.0f} ms;"
+            f" {cpu}peak RSS {peak_rss_mib():.0f} MiB (this process)"
         )
         store.engine.dispose()
 

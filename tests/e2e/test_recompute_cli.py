@@ -35,7 +35,7 @@ def test_recompute_proposes_then_merges_what_todays_thresholds_link(
     assert "compared 2 users (1 pairs): 1 review items would be opened" in dry.stdout
     assert run(cli_env, "export", "duplicates").stdout == ""
 
-    proposed = run(cli_env, "recompute")
+    proposed = run(cli_env, "recompute", "--workers", "2")  # a process per range of users
     assert proposed.returncode == 0, proposed.stderr
     assert "1 review items opened, 0 merges made" in proposed.stdout
     [item] = [json.loads(x) for x in run(cli_env, "export", "duplicates").stdout.splitlines()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from mds.services.recompute import (
     Recompute,
     RecomputeProgress,
     RecomputeRunningError,
+    split_points,
 )
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.resolver import LINKS_NOW
@@ -272,3 +274,24 @@ def test_one_run_at_a_time(migrated: Engine, tmp_path: Path) -> None:
 
     assert recompute.run(engine=migrated).users == 1  # released: the next run goes ahead
     assert recompute.run(engine=migrated).users == 1  # and this one released it in turn
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_split_points_cut_the_users_into_ranges_that_cover_each_once(
+    sessions: sessionmaker[Session], keyring: Keyring, parts: int
+) -> None:
+    ingest = IngestService(sessions, keyring, _config())
+    for n, (given, family) in enumerate(PEOPLE[:5]):
+        ingest.ingest([signal(f"C-{n}", given_name=given, family_name=family)])
+    with sessions() as session:
+        bounds = split_points(session, parts)
+        later = split_points(session, 2, after=bounds[1])
+
+    walked = [
+        Recompute(sessions, keyring, _config(), chunk=2).run(after=after, until=until).users
+        for after, until in itertools.pairwise(bounds)
+    ]
+    # As many ranges as asked (or users), none empty, and no user in two (or none).
+    assert len(walked) == min(parts, 5) and all(walked)
+    assert sum(walked) == 5
+    assert later[0] == bounds[1] and later[-1] is None

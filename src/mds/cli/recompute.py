@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from mds.bootstrap import Runtime
 from mds.cli.common import cli_runtime
-from mds.services.recompute import CHUNK, Recompute, RecomputeProgress, RecomputeRunningError
+from mds.cli.recompute_workers import PassOptions, RecomputeWorkerError, recompute_in_workers
+from mds.services.recompute import (
+    CHUNK,
+    RECOMPUTE_LOCK,
+    Recompute,
+    RecomputeProgress,
+    RecomputeRunningError,
+    split_points,
+)
+from mds.store import locks
 
 console = Console()
 
@@ -35,6 +46,10 @@ def recompute(
         str | None,
         typer.Option(help="Start after this user id (the last one an interrupted run printed)"),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes, each walking its own range of user ids"),
+    ] = 1,
 ) -> None:
     """Score every live user against its candidates with the active model and propose what it
     links or doubts to the review queue (nightly, after `mds model train`, after a change of
@@ -50,28 +65,36 @@ def recompute(
     def report(progress: RecomputeProgress) -> None:
         last[0] = progress
         rate = progress.users / max(time.monotonic() - started, 1e-9)
+        resume = f"; last user {progress.last_user}" if progress.last_user else ""
         console.print(
             f"{progress.users:,} users, {progress.pairs:,} pairs scored,"
-            f" {progress.proposed:,} proposed, {progress.merged:,} merged ({rate:,.0f} users/s;"
-            f" last user {progress.last_user})"
+            f" {progress.proposed:,} proposed, {progress.merged:,} merged"
+            f" ({rate:,.0f} users/s{resume})"
         )
 
     with cli_runtime() as runtime:
-        service = Recompute(
-            runtime.sessions,
-            runtime.keyring,
-            runtime.resolution_config(),
-            merge=merge,
-            dry_run=dry_run,
-            chunk=chunk,
-        )
         try:
-            done = service.run(report, after=start, engine=runtime.engine)
+            if workers > 1:
+                options = PassOptions(merge=merge, dry_run=dry_run, chunk=chunk)
+                done = _in_workers(runtime, workers, start, options, report)
+            else:
+                service = Recompute(
+                    runtime.sessions,
+                    runtime.keyring,
+                    runtime.resolution_config(),
+                    merge=merge,
+                    dry_run=dry_run,
+                    chunk=chunk,
+                )
+                done = service.run(report, after=start, engine=runtime.engine)
         except RecomputeRunningError as exc:
             console.print(f"[red]not started:[/red] {exc}")
             raise typer.Exit(1) from None
+        except RecomputeWorkerError as exc:
+            console.print(f"[red]a worker failed:[/red] {exc}")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            resume = f" --after {last[0].last_user}" if last[0].last_user else ""
+            resume = f" --after {last[0].last_user}" if last[0].last_user and workers == 1 else ""
             console.print(f"interrupted; resume with `mds recompute{resume}`")
             raise typer.Exit(130) from None
     would = "would be " if dry_run else ""
@@ -79,3 +102,20 @@ def recompute(
         f"compared {done.users:,} users ({done.pairs:,} pairs): {done.proposed:,} review items"
         f" {would}opened, {done.merged:,} merges {would}made"
     )
+
+
+def _in_workers(
+    runtime: Runtime,
+    workers: int,
+    start: uuid.UUID | None,
+    options: PassOptions,
+    report: Callable[[RecomputeProgress], None],
+) -> RecomputeProgress:
+    """The pass cut into `workers` ranges of user ids, one process each; this process holds
+    the one-run-at-a-time lock for them all."""
+    with locks.held_alone(runtime.engine, RECOMPUTE_LOCK) as granted:
+        if not granted:
+            raise RecomputeRunningError("another `mds recompute` is running on this database")
+        with runtime.sessions() as session:
+            bounds = split_points(session, workers, start)
+        return recompute_in_workers(runtime.settings, bounds, options, report)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from mds.matching.candidates import CANDIDATES_PER_RECORD, KEY_STRENGTH
@@ -97,23 +98,28 @@ class Recompute:
         on_chunk: Callable[[RecomputeProgress], None] | None = None,
         *,
         after: uuid.UUID | None = None,
+        until: uuid.UUID | None = None,
         engine: Engine | None = None,
     ) -> RecomputeProgress:
-        """Walk the live users with ids above `after` (all of them by default); with `engine`,
-        refuse to start (RecomputeRunningError) while another pass runs on that database."""
+        """Walk the live users with ids above `after` and up to `until` (all of them by
+        default); with `engine`, refuse to start (RecomputeRunningError) while another pass
+        runs on that database."""
         if engine is None:
-            return self._walk(after, on_chunk)
+            return self._walk(after, until, on_chunk)
         with locks.held_alone(engine, RECOMPUTE_LOCK) as granted:
             if not granted:
                 raise RecomputeRunningError("another `mds recompute` is running on this database")
-            return self._walk(after, on_chunk)
+            return self._walk(after, until, on_chunk)
 
     def _walk(
-        self, after: uuid.UUID | None, on_chunk: Callable[[RecomputeProgress], None] | None
+        self,
+        after: uuid.UUID | None,
+        until: uuid.UUID | None,
+        on_chunk: Callable[[RecomputeProgress], None] | None,
     ) -> RecomputeProgress:
         total = RecomputeProgress(last_user=after)
         while True:
-            ids, done = self._chunk_after(after)
+            ids, done = self._chunk_after(after, until)
             if not ids:
                 return total
             after = ids[-1]
@@ -121,17 +127,11 @@ class Recompute:
             if on_chunk is not None:
                 on_chunk(total)
 
-    def _chunk_after(self, after: uuid.UUID | None) -> tuple[list[uuid.UUID], RecomputeProgress]:
+    def _chunk_after(
+        self, after: uuid.UUID | None, until: uuid.UUID | None
+    ) -> tuple[list[uuid.UUID], RecomputeProgress]:
         def work(session: Session) -> tuple[list[uuid.UUID], RecomputeProgress]:
-            statement = (
-                select(CanonicalUser.id)
-                .where(CanonicalUser.status.in_(LIVE_STATUSES))
-                .order_by(CanonicalUser.id)
-                .limit(self.chunk)
-            )
-            if after is not None:
-                statement = statement.where(CanonicalUser.id > after)
-            ids = list(session.scalars(statement))
+            ids = list(session.scalars(_live_ids(after, until).limit(self.chunk)))
             done = self._compare(session, ids)
             if self.dry_run:
                 raise _DryRunRollbackError(ids, done)
@@ -215,3 +215,33 @@ class Recompute:
             survived = survive_users(ws, self.keyring, self.config, current, ACTOR)
             lock_changed_users(session, ws, versions)
         return persist_changes(session, self.keyring, ws, self.config, survived, actor=ACTOR)
+
+
+def _live_ids(after: uuid.UUID | None, until: uuid.UUID | None) -> Select[Any]:
+    statement = (
+        select(CanonicalUser.id)
+        .where(CanonicalUser.status.in_(LIVE_STATUSES))
+        .order_by(CanonicalUser.id)
+    )
+    if after is not None:
+        statement = statement.where(CanonicalUser.id > after)
+    if until is not None:
+        statement = statement.where(CanonicalUser.id <= until)
+    return statement
+
+
+def split_points(
+    session: Session,
+    parts: int,
+    after: uuid.UUID | None = None,
+    until: uuid.UUID | None = None,
+) -> list[uuid.UUID | None]:
+    """Bounds that cut the live users above `after` (up to `until`) into `parts` runs of about
+    equal size (as many as there are users, if fewer), for parallel passes: run k walks the
+    ids above bound k up to bound k + 1 (None: no bound)."""
+    live = _live_ids(after, until)
+    count = session.scalar(select(func.count()).select_from(live.subquery())) or 0
+    parts = max(min(parts, count), 1)
+    # The last id of each part but the last one.
+    lasts = [session.scalar(live.offset(count * k // parts - 1).limit(1)) for k in range(1, parts)]
+    return [after, *lasts, until]
