@@ -52,6 +52,7 @@ bench: dev
 	$(BIN)/python bench/quality.py --persons 2000
 	$(BIN)/python bench/quality.py --dataset febrl4 --processes 0 --workers 1
 	$(BIN)/python bench/ingest.py --preload 20000 --signals 3000 --posts 1000
+	$(BIN)/python bench/recompute.py --preload 20000 --users 5000 --workers 2
 	$(BIN)/python bench/api.py --users 20000 --seconds 10
 	$(BIN)/python bench/propagation.py --events 20000 --rate 50 --seconds 10
 

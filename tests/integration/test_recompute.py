@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from mds.cli.recompute_workers import PassOptions, RecomputeWorkerError, recompute_in_workers
 from mds.matching.decision import Thresholds
 from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
@@ -27,7 +28,7 @@ from mds.services.recompute import (
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.resolver import LINKS_NOW
 from mds.store import locks, review
-from tests.integration.helpers import run_concurrently
+from tests.integration.helpers import run_concurrently, settings_for
 from tests.integration.ingest_helpers import ANA, NOW, signal
 from tests.integration.test_rekeying import PEOPLE
 
@@ -295,3 +296,25 @@ def test_split_points_cut_the_users_into_ranges_that_cover_each_once(
     assert len(walked) == min(parts, 5) and all(walked)
     assert sum(walked) == 5
     assert later[0] == bounds[1] and later[-1] is None
+
+
+def test_parallel_ranges_add_up_and_a_failing_worker_fails_the_pass(
+    migrated: Engine, fresh_database: str, tmp_path: Path
+) -> None:
+    settings = settings_for(fresh_database, tmp_path)
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(settings.key_file_path))
+    _users_of_two_anas(sessions, keyring)
+    with sessions() as session:
+        bounds = split_points(session, 2)
+    options = PassOptions(merge=False, dry_run=False, chunk=1)
+    seen: list[RecomputeProgress] = []
+
+    done = recompute_in_workers(settings, bounds, options, seen.append)
+
+    assert (done.users, done.proposed) == (2, 1)  # one user per range; the pair found once
+    assert seen[-1] == done
+    missing = make_url(fresh_database).set(database="no_such_database")
+    gone = settings_for(missing.render_as_string(hide_password=False), tmp_path)
+    with pytest.raises(RecomputeWorkerError, match="no_such_database"):
+        recompute_in_workers(gone, bounds, options, seen.append)
