@@ -15,13 +15,12 @@ from mds.cli.common import cli_runtime
 from mds.cli.recompute_workers import PassOptions, RecomputeWorkerError, recompute_in_workers
 from mds.services.recompute import (
     CHUNK,
-    RECOMPUTE_LOCK,
     Recompute,
     RecomputeProgress,
     RecomputeRunningError,
+    running_alone,
     split_points,
 )
-from mds.store import locks
 
 console = Console()
 
@@ -113,9 +112,7 @@ def _in_workers(
 ) -> RecomputeProgress:
     """The pass cut into `workers` ranges of user ids, one process each; this process holds
     the one-run-at-a-time lock for them all."""
-    with locks.held_alone(runtime.engine, RECOMPUTE_LOCK) as granted:
-        if not granted:
-            raise RecomputeRunningError("another `mds recompute` is running on this database")
+    with running_alone(runtime.engine):
         with runtime.sessions() as session:
             bounds = split_points(session, workers, start)
         return recompute_in_workers(runtime.settings, bounds, options, report)

@@ -18,7 +18,8 @@ a user that changes afterwards makes it stale, as any review item.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,15 @@ RECOMPUTE_LOCK = 0x6D64735F72656331  # "mds_rec1"
 
 class RecomputeRunningError(RuntimeError):
     """Another process holds the recompute lock."""
+
+
+@contextmanager
+def running_alone(engine: Engine) -> Iterator[None]:
+    """Hold the recompute lock for the block; RecomputeRunningError if another pass has it."""
+    with locks.held_alone(engine, RECOMPUTE_LOCK) as granted:
+        if not granted:
+            raise RecomputeRunningError("another `mds recompute` is running on this database")
+        yield
 
 
 @dataclass(frozen=True)
@@ -106,9 +116,7 @@ class Recompute:
         runs on that database."""
         if engine is None:
             return self._walk(after, until, on_chunk)
-        with locks.held_alone(engine, RECOMPUTE_LOCK) as granted:
-            if not granted:
-                raise RecomputeRunningError("another `mds recompute` is running on this database")
+        with running_alone(engine):
             return self._walk(after, until, on_chunk)
 
     def _walk(
@@ -194,16 +202,11 @@ class Recompute:
             }
             for other in sorted(reached - {user_id}):
                 a, b = ws.survivor(user_id), ws.survivor(other)
-                if a != b and self._live(ws, a) and self._live(ws, b):
+                if a != b and ws.is_live(a) and ws.is_live(b):
                     resolver.compare_users(a, b, seen, merge=self.merge)
         return RecomputeProgress(
             len(walked), len(seen), self._persist(session, ws, versions), len(ws.merges)
         )
-
-    @staticmethod
-    def _live(ws: Workspace, user_id: uuid.UUID) -> bool:
-        user = ws.users.get(user_id)
-        return user is not None and user.status in LIVE_STATUSES
 
     def _persist(self, session: Session, ws: Workspace, versions: dict[uuid.UUID, int]) -> int:
         """Write the merges and proposals; the number of review items opened."""

@@ -27,7 +27,7 @@ from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
 from mds.services.resolution.merging import merge_into
 from mds.services.resolution.outcomes import SignalOutcome, Status
-from mds.services.resolution.workspace import LIVE_STATUSES, PendingReview, Workspace
+from mds.services.resolution.workspace import PendingReview, Workspace
 from mds.store.match_keys import HashedKey
 from mds.store.source_identities import IdentityRow
 
@@ -158,7 +158,7 @@ class Resolver:
             merged: set[uuid.UUID] = set()
             for user_id in pending:
                 survivor = self.ws.survivor(user_id)
-                if survivor in merged or self.ws.users[survivor].status not in LIVE_STATUSES:
+                if survivor in merged or not self.ws.is_live(survivor):
                     continue
                 merged |= self._reconsider_user(survivor, queued.get(survivor, set()), seen)
             if not merged:
@@ -171,7 +171,7 @@ class Resolver:
         queued: set[uuid.UUID],
         seen: set[tuple[uuid.UUID, uuid.UUID]],
     ) -> set[uuid.UUID]:
-        around = {u for u in map(self.ws.survivor, queued) if u != user_id and self._live(u)}
+        around = {u for u in map(self.ws.survivor, queued) if u != user_id and self.ws.is_live(u)}
         for other in sorted(around):
             if self.compare_users(user_id, other, seen):
                 return {self.ws.survivor(user_id)}
@@ -211,10 +211,6 @@ class Resolver:
 
     def _speaking_score(self, records: list[MatchRecord], held: list[MatchRecord]) -> PairScore:
         return linking_score(self.scorer.scores_between(records, held), self.config.thresholds)
-
-    def _live(self, user_id: uuid.UUID) -> bool:
-        user = self.ws.users.get(user_id)
-        return user is not None and user.status in LIVE_STATUSES
 
     def _apply_decision(
         self, row: IdentityRow, decision: Decision[uuid.UUID]

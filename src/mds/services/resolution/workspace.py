@@ -97,6 +97,11 @@ class Workspace:
             user = self.users.get(user_id)
         return user_id
 
+    def is_live(self, user_id: uuid.UUID) -> bool:
+        """A user records can still link to (loaded, neither merged away nor erased)."""
+        user = self.users.get(user_id)
+        return user is not None and user.status in LIVE_STATUSES
+
     def kept_apart(self, a: uuid.UUID, b: uuid.UUID) -> bool:
         low, high = sorted((a, b))
         return (low, high) in self.rejected
@@ -109,8 +114,7 @@ class Workspace:
                 if identity is None or identity.user_id is None:
                     continue
                 user_id = self.survivor(identity.user_id)
-                user = self.users.get(user_id)
-                if user_id != exclude and user is not None and user.status in LIVE_STATUSES:
+                if user_id != exclude and self.is_live(user_id):
                     found.add(user_id)
         return found
 
