@@ -163,7 +163,7 @@ class PreloadedStore:
         source = f' TEMPLATE "{self.template}"' if self.has_preload() else ""
         with psycopg.connect(self.server.uri(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{RUN_DATABASE}"{source}')
+            conn.execute(f'CREATE DATABASE "{RUN_DATABASE}"{source} STRATEGY FILE_COPY')
         return sqlalchemy_url(self.server.uri(RUN_DATABASE))
 
     def save_preload(self) -> None:
