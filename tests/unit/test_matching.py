@@ -252,6 +252,32 @@ def test_blocking_survives_each_single_error() -> None:
         assert keys & set(blocking_keys(variant)), variant
 
 
+def test_an_id_with_two_digits_swapped_is_a_candidate_when_nothing_else_is_shared() -> None:
+    home = {"line1": "3 Wyselaskie Circuit", "postal_code": "7250", "locality": "Mentone"}
+    a = record(
+        given_name="Casey",
+        family_name="Flatman",
+        address=home,
+        government_id={"type": "social_security", "country": "AU", "value": "9564208"},
+    )
+    b = record(
+        given_name="Casey",
+        family_name="Flatan",
+        address={**home, "postal_code": "7205"},
+        government_id={"type": "social_security", "country": "AU", "value": "9564028"},
+    )
+    other_initial = record(
+        given_name="Kasey",
+        family_name="Flatan",
+        government_id={"type": "social_security", "country": "AU", "value": "9564028"},
+    )
+    shared = set(blocking_keys(a)) & set(blocking_keys(b))
+    assert {kind for kind, _ in shared} == {"gov_id_digits"}
+    assert not {k for k in blocking_keys(a) if k[0] == "gov_id_digits"} & set(
+        blocking_keys(other_initial)
+    )
+
+
 def test_different_valid_ids_conflict_but_a_typo_does_not() -> None:
     other_id = record(government_id={"type": "national_id", "country": "ES", "value": "87654321X"})
     typo = record(government_id={"type": "national_id", "country": "ES", "value": "12345687Z"})

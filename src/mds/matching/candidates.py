@@ -13,6 +13,7 @@ KEY_STRENGTH = {
     "email": 8,
     "phone": 6,
     "gov_id": 8,
+    "gov_id_digits": 3,
     "name_dob": 3,
     "dob_place": 1,
     "name_postcode": 2,
