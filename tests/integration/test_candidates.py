@@ -90,3 +90,44 @@ def test_a_key_shared_by_too_many_identities_reaches_none(
 
     assert reached(per_key=4) == {b"common", b"rare"}  # at the limit: every carrier is reached
     assert reached(per_key=3) == {b"rare"}  # past it: an arbitrary few would be, so none is
+
+
+def _keys_of(session: Session) -> set[tuple[uuid.UUID, str, bytes, uuid.UUID | None]]:
+    rows = session.execute(
+        text("SELECT source_identity_id, key_type, key_hash, user_id FROM match_keys")
+    ).all()
+    return {(i, t, bytes(h), u) for i, t, h, u in rows}
+
+
+def test_replacing_keys_writes_only_what_changed_and_leaves_exactly_the_wanted_keys(
+    db_session: Session, keyring: Keyring
+) -> None:
+    now = datetime.now(UTC)
+    first, second = (UserRow(uuid.uuid4(), "active", None, 1, now) for _ in range(2))
+    user_store.insert_users(db_session, [first, second])
+    rows = [IdentityRow(uuid.uuid4(), "crm", f"C-{n}", first.id, {}, None) for n in range(3)]
+    identities.insert_rows(db_session, keyring, rows)
+    a, b, c = (row.id for row in rows)
+    email, phone, name, town = (("email", b"e"), ("phone", b"p"), ("full_name", b"n"),
+                                ("dob_place", b"t"))  # fmt: skip
+    written = match_keys.replace_keys(
+        db_session,
+        [(a, first.id, [email, phone, name]), (b, first.id, [name, name])],
+        new={a, b},
+    )
+    assert written == 4  # a key listed twice is one row
+
+    # a: the phone changed to a town; b: moved to the second user; c: keys for the first time.
+    written = match_keys.replace_keys(
+        db_session,
+        [(a, first.id, [email, name, town]), (b, second.id, [name]), (c, second.id, [phone])],
+    )
+    assert written == 4  # phone gone, town added, b repointed, c's phone added
+    assert _keys_of(db_session) == {
+        (a, "email", b"e", first.id),
+        (a, "full_name", b"n", first.id),
+        (a, "dob_place", b"t", first.id),
+        (b, "full_name", b"n", second.id),
+        (c, "phone", b"p", second.id),
+    }
+    assert match_keys.replace_keys(db_session, [(a, first.id, [email, name, town])]) == 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -49,23 +50,73 @@ def add_keys(
 
 
 def replace_keys(
-    session: Session, entries: Sequence[tuple[uuid.UUID, uuid.UUID | None, Sequence[HashedKey]]]
-) -> None:
-    """Make each identity's keys exactly the given ones (identity id, user id, keys)."""
-    if not entries:
-        return
-    session.execute(
-        delete(MatchKey).where(any_of(MatchKey.source_identity_id, [e[0] for e in entries]))
-    )
+    session: Session,
+    entries: Sequence[tuple[uuid.UUID, uuid.UUID | None, Sequence[HashedKey]]],
+    *,
+    new: Collection[uuid.UUID] = (),
+) -> int:
+    """Make each identity's keys exactly the given ones (identity id, user id, keys); the
+    identities in `new` have none yet. Only the differences are written: an update that
+    changes one attribute rewrites the key or two it changes, not the dozen the identity
+    carries, and a merge repoints its keys in place. Returns the number of rows changed."""
+    wanted = {
+        (identity, key_type, key_hash): user
+        for identity, user, keys in entries
+        for key_type, key_hash in keys
+    }
+    stored = _stored_keys(session, [e[0] for e in entries if e[0] not in new])
+    gone = [key for key in stored if key not in wanted]
+    moved = [(*key, user) for key, user in wanted.items() if key in stored and stored[key] != user]
+    added = [(*key, user) for key, user in wanted.items() if key not in stored]
+    if gone:
+        session.execute(
+            text(
+                "DELETE FROM match_keys m USING unnest(CAST(:ids AS uuid[]),"
+                " CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS d(id, key_type, key_hash)"
+                " WHERE m.key_type = d.key_type AND m.key_hash = d.key_hash"
+                "   AND m.source_identity_id = d.id"
+            ),
+            _arrays(gone, "ids", "types", "hashes"),
+        )
+    if moved:
+        session.execute(
+            text(
+                "UPDATE match_keys m SET user_id = d.user_id FROM unnest(CAST(:ids AS uuid[]),"
+                " CAST(:types AS text[]), CAST(:hashes AS bytea[]), CAST(:users AS uuid[]))"
+                "   AS d(id, key_type, key_hash, user_id)"
+                " WHERE m.key_type = d.key_type AND m.key_hash = d.key_hash"
+                "   AND m.source_identity_id = d.id"
+            ),
+            _arrays(moved, "ids", "types", "hashes", "users"),
+        )
     copy_rows(
         session,
         table_of(MatchKey),
         [
             {"key_type": t, "key_hash": h, "source_identity_id": identity, "user_id": user}
-            for identity, user, keys in entries
-            for t, h in dict.fromkeys(keys)
+            for identity, t, h, user in added
         ],
     )
+    return len(gone) + len(moved) + len(added)
+
+
+def _stored_keys(
+    session: Session, identity_ids: Sequence[uuid.UUID]
+) -> dict[tuple[uuid.UUID, str, bytes], uuid.UUID | None]:
+    """(identity, key type, hash) → user of every key these identities carry now."""
+    if not identity_ids:
+        return {}
+    rows = session.execute(
+        select(
+            MatchKey.source_identity_id, MatchKey.key_type, MatchKey.key_hash, MatchKey.user_id
+        ).where(any_of(MatchKey.source_identity_id, identity_ids))
+    )
+    return {(identity, t, bytes(h)): user for identity, t, h, user in rows}
+
+
+def _arrays(rows: Sequence[tuple[Any, ...]], *names: str) -> dict[str, list[Any]]:
+    """Rows as one bound array per column, for unnest."""
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
 def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> None:

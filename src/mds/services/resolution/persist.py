@@ -61,5 +61,5 @@ def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
         keyed.append((row.id, ws.survivor(row.user_id), keys))
     # A merge moves every identity of the merged user (so they are dirty): their keys are
     # rewritten here with the survivor, and no key is left pointing at the merged user.
-    match_keys.replace_keys(session, keyed)
+    match_keys.replace_keys(session, keyed, new=ws.new_identities)
     match_keys.delete_keys(session, sorted(ws.erased_identities))
