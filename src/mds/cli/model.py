@@ -94,8 +94,12 @@ def rebuild_keys_command(
 
     def report(progress: RekeyProgress) -> None:
         rate = progress.identities / max(time.monotonic() - started, 1e-9)
-        console.print(f"{progress.identities:,} identities, {progress.keys:,} keys ({rate:,.0f}/s)")
+        console.print(
+            f"{progress.identities:,} identities, {progress.keys:,} keys changed ({rate:,.0f}/s)"
+        )
 
     with cli_runtime() as runtime:
         done = rebuild_match_keys(runtime.sessions, runtime.keyring, chunk=chunk, on_chunk=report)
-    console.print(f"rebuilt the keys of {done.identities:,} identities ({done.keys:,} keys)")
+    console.print(
+        f"rebuilt the keys of {done.identities:,} identities ({done.keys:,} keys changed)"
+    )

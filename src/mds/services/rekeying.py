@@ -31,7 +31,7 @@ CHUNK = 2_000
 @dataclass(frozen=True)
 class RekeyProgress:
     identities: int  # walked so far
-    keys: int  # written so far
+    keys: int  # rows added, repointed or removed so far (keys already right are left alone)
 
 
 def rebuild_match_keys(
@@ -63,7 +63,7 @@ def rebuild_match_keys(
 
 
 def _rekey(session: Session, keyring: Keyring, ids: list[uuid.UUID]) -> int:
-    """Replace the keys of these identities; the number of keys written."""
+    """Make the keys of these identities this version's; the number of rows changed."""
     if not ids:
         return 0
     owners = select(SourceIdentity.user_id).where(any_of(SourceIdentity.id, ids))
@@ -79,8 +79,7 @@ def _rekey(session: Session, keyring: Keyring, ids: list[uuid.UUID]) -> int:
         if row.user_id is not None and row.record is not None
     ]
     # Detached or erased identities carry no keys: any left over are dropped.
-    match_keys.delete_keys(
+    removed = match_keys.delete_keys(
         session, [row.id for row in rows if row.user_id is None or row.record is None]
     )
-    match_keys.replace_keys(session, keyed)
-    return sum(len(set(keys)) for _, _, keys in keyed)
+    return removed + match_keys.replace_keys(session, keyed)

@@ -73,3 +73,9 @@ def pairs_in(
         .render_derived()
     )
     return tuple_(first, second).in_(select(values.c.a, values.c.b))
+
+
+def rows_changed(result: object) -> int:
+    """Rows a DML statement's result says it changed (`Session.execute` is typed as returning
+    a plain Result, which has no rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)

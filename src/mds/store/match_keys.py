@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from mds.store.bulk import any_of, copy_rows
+from mds.store.bulk import any_of, copy_rows, rows_changed
 from mds.store.models import MatchKey, table_of
 
 HashedKey = tuple[str, bytes]
@@ -119,9 +119,14 @@ def _arrays(rows: Sequence[tuple[Any, ...]], *names: str) -> dict[str, list[Any]
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
-def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> None:
-    if identity_ids:
-        session.execute(delete(MatchKey).where(any_of(MatchKey.source_identity_id, identity_ids)))
+def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> int:
+    """Drop every key of these identities; the number of rows removed."""
+    if not identity_ids:
+        return 0
+    result = session.execute(
+        delete(MatchKey).where(any_of(MatchKey.source_identity_id, identity_ids))
+    )
+    return rows_changed(result)
 
 
 def ranked_candidates(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mds.domain.events import UserEvent
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.bulk import copy_rows
+from mds.store.bulk import copy_rows, rows_changed
 from mds.store.models import Outbox, table_of
 
 AGGREGATE_TYPE = "user"
@@ -111,4 +111,4 @@ def forget_profiles(session: Session, user_ids: Sequence[uuid.UUID]) -> int:
         )
         .values(payload=Outbox.payload.op("-")("profile_enc").op("||")(_ERASED))
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rows_changed(result)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from mds.domain.ids import new_id
-from mds.store.bulk import any_of
+from mds.store.bulk import any_of, rows_changed
 from mds.store.models import PotentialDuplicate
 
 
@@ -127,7 +127,7 @@ def close_stale(session: Session, user_ids: Sequence[uuid.UUID]) -> int:
         ),
         {"ids": wanted},
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rows_changed(result)
 
 
 def record_rejection(

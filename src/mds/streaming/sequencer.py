@@ -13,6 +13,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from mds.store.bulk import rows_changed
+
 # An arbitrary constant: the advisory lock that makes the sequencer a singleton.
 SEQUENCER_LOCK = 0x6D64735F73657131  # "mds_seq1"
 DEFAULT_BATCH = 10_000
@@ -66,4 +68,4 @@ def prune(session: Session, retention_hours: float, *, published_only: bool) -> 
     result = session.execute(
         text(f"DELETE FROM outbox WHERE {condition}"), {"secs": retention_hours * 3600}
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rows_changed(result)
