@@ -86,11 +86,39 @@ class RecomputeProgress:
 
 
 @dataclass
+class _PairsWalked:
+    """One chunk's bookkeeping against the walk's pairs scored ahead (left untouched until the
+    chunk commits, so that a retried chunk starts from the same state)."""
+
+    ahead: set[int]
+    until: uuid.UUID | None
+    chunk_end: uuid.UUID | None = None  # the chunk's last user: pairs within it are `seen`
+    met: set[int] = field(default_factory=set)  # pairs found in `ahead`: scored before
+    scored_ahead: set[int] = field(default_factory=set)  # pairs with a user still ahead
+
+    def scored_before(self, user_id: uuid.UUID, other: uuid.UUID) -> bool:
+        """The pair was scored when `other`, walked earlier, reached this user."""
+        key = hash((other, user_id))
+        if other < user_id and key in self.ahead:
+            self.met.add(key)
+            return True
+        return False
+
+    def scoring(self, user_id: uuid.UUID, other: uuid.UUID) -> None:
+        """`user_id` and `other` are scored now: remember it if the walk will reach `other`
+        in a later chunk."""
+        later = self.chunk_end is not None and other > self.chunk_end
+        if later and (self.until is None or other <= self.until):
+            self.scored_ahead.add(hash((user_id, other)))
+
+
+@dataclass
 class _DryRunRollbackError(Exception):
     """Raised at the end of a dry-run chunk: rolls back what it wrote, carries what it did."""
 
     ids: list[uuid.UUID]
     progress: RecomputeProgress
+    pairs: _PairsWalked
 
 
 @dataclass
@@ -126,31 +154,40 @@ class Recompute:
         on_chunk: Callable[[RecomputeProgress], None] | None,
     ) -> RecomputeProgress:
         total = RecomputeProgress(last_user=after)
+        # Pairs scored with a user this walk has yet to reach (hashes of the id pairs): when
+        # it gets there, the pair is not scored again. Only those pending are kept, so memory
+        # follows the pairs that straddle the walk's position (tens of MB at 1M users).
+        ahead: set[int] = set()
         while True:
-            ids, done = self._chunk_after(after, until)
+            ids, done, pairs = self._chunk_after(after, until, ahead)
             if not ids:
                 return total
             after = ids[-1]
+            ahead -= pairs.met
+            ahead |= pairs.scored_ahead
             total += RecomputeProgress(done.users, done.pairs, done.proposed, done.merged, after)
             if on_chunk is not None:
                 on_chunk(total)
 
     def _chunk_after(
-        self, after: uuid.UUID | None, until: uuid.UUID | None
-    ) -> tuple[list[uuid.UUID], RecomputeProgress]:
-        def work(session: Session) -> tuple[list[uuid.UUID], RecomputeProgress]:
+        self, after: uuid.UUID | None, until: uuid.UUID | None, ahead: set[int]
+    ) -> tuple[list[uuid.UUID], RecomputeProgress, _PairsWalked]:
+        def work(session: Session) -> tuple[list[uuid.UUID], RecomputeProgress, _PairsWalked]:
             ids = list(session.scalars(_live_ids(after, until).limit(self.chunk)))
-            done = self._compare(session, ids)
+            pairs = _PairsWalked(ahead, until)
+            done = self._compare(session, ids, pairs)
             if self.dry_run:
-                raise _DryRunRollbackError(ids, done)
-            return ids, done
+                raise _DryRunRollbackError(ids, done, pairs)
+            return ids, done, pairs
 
         try:
             return in_transaction(self.sessions, work)
         except _DryRunRollbackError as rolled_back:
-            return rolled_back.ids, rolled_back.progress
+            return rolled_back.ids, rolled_back.progress, rolled_back.pairs
 
-    def _compare(self, session: Session, chunk: Sequence[uuid.UUID]) -> RecomputeProgress:
+    def _compare(
+        self, session: Session, chunk: Sequence[uuid.UUID], pairs: _PairsWalked
+    ) -> RecomputeProgress:
         if not chunk:
             return RecomputeProgress()
         ws = Workspace(now=self.config.clock())
@@ -163,7 +200,23 @@ class Recompute:
         found = match_keys.ranked_candidates(
             session, list(keys.values()), KEY_STRENGTH, CANDIDATES_PER_RECORD + 1
         )
-        others = {row[3] for row in found.rows} - users.keys()
+        # Who carries each key, as the store said: the walked users are not merged away yet,
+        # so their candidates need no survivor lookups (a merge this chunk makes is followed
+        # when the pair is compared).
+        users_by_key: dict[HashedKey, set[uuid.UUID]] = {}
+        for key_type, key_hash, _identity, user_id in found.rows:
+            users_by_key.setdefault((key_type, key_hash), set()).add(user_id)
+        reached: dict[uuid.UUID, set[uuid.UUID]] = {user_id: set() for user_id in walked}
+        for row in own:
+            if row.user_id in reached:
+                for key in keys.get(row.id, ()):
+                    reached[row.user_id] |= users_by_key.get(key, set())
+        for user_id, found_users in reached.items():
+            found_users -= {user_id}
+            found_users -= {o for o in found_users if pairs.scored_before(user_id, o)}
+        pairs.chunk_end = chunk[-1]
+        # Candidates only met in pairs scored earlier in the walk are neither locked nor read.
+        others = set().union(*reached.values()) - users.keys()
         users |= user_store.lock_users(session, others, shared=True)
         versions = {user_id: row.version for user_id, row in users.items()}
         for row in own:
@@ -173,12 +226,6 @@ class Recompute:
         for user in users.values():
             ws.add_user(user)
         ws.rejected = review.rejected_pairs(session, sorted(users))
-        # Who carries each key, as the store said: the walked users are not merged away yet,
-        # so their candidates need no survivor lookups (a merge this chunk makes is followed
-        # when the pair is compared).
-        users_by_key: dict[HashedKey, set[uuid.UUID]] = {}
-        for key_type, key_hash, _identity, user_id in found.rows:
-            users_by_key.setdefault((key_type, key_hash), set()).add(user_id)
 
         frequency, population = term_frequency(
             session,
@@ -194,15 +241,10 @@ class Recompute:
         resolver = Resolver(ws, self.keyring, self.config, scorer, ACTOR)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         for user_id in walked:
-            reached = {
-                other
-                for m in ws.member_rows(user_id)
-                for key in keys.get(m.id, ())
-                for other in users_by_key.get(key, ())
-            }
-            for other in sorted(reached - {user_id}):
+            for other in sorted(reached[user_id]):
                 a, b = ws.survivor(user_id), ws.survivor(other)
                 if a != b and ws.is_live(a) and ws.is_live(b):
+                    pairs.scoring(user_id, other)
                     resolver.compare_users(a, b, seen, merge=self.merge)
         return RecomputeProgress(
             len(walked), len(seen), self._persist(session, ws, versions), len(ws.merges)
