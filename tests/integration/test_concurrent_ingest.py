@@ -9,12 +9,14 @@ import contextlib
 import functools
 import os
 import threading
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
@@ -22,9 +24,9 @@ from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.resolver import SignalView
-from mds.store import locks
+from mds.store import locks, match_keys
 from mds.store.locks import lock_id
-from mds.store.match_keys import CANDIDATES_PER_KEY
+from mds.store.match_keys import CANDIDATES_PER_KEY, HashedKey
 from mds.store.models import CanonicalUser
 from tests.integration.helpers import identities_with_key, run_concurrently
 from tests.integration.ingest_helpers import ANA, service, signal
@@ -197,3 +199,33 @@ def test_a_crowded_key_is_not_locked_once_known(migrated: Engine, tmp_path: Path
     assert was_locked(1, name_dob)
     ingest.ingest([signal("T-1", source="support", **ANA)])
     assert not was_locked(2, name_dob) and not was_locked(2, full_name) and was_locked(2, email)
+
+
+def test_a_key_known_to_be_crowded_is_not_asked_for_candidates(
+    migrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = sessionmaker(migrated, expire_on_commit=False)
+    keyring = load_keyring(sessions, LocalKeyFileProvider(tmp_path / "kek.json"))
+    ingest = service(sessions, keyring)
+    ingest.ingest([signal("C-1", **ANA)])
+    view = SignalView.of(signal("C-1", **ANA), ingest.config, date(2026, 11, 25), keyring)
+    full_name = next(key for key in view.keys if key[0] == "full_name")
+    with sessions() as session, session.begin():
+        identities_with_key(session, keyring, full_name, CANDIDATES_PER_KEY + 1)
+    asked: list[set[tuple[str, bytes]]] = []
+    ranked = match_keys.ranked_candidates
+
+    def recording(
+        session: Session, wanted: Sequence[Sequence[HashedKey]], *args: Any, **kwargs: Any
+    ) -> match_keys.Candidates:
+        asked.append({key for keys in wanted for key in keys})
+        return ranked(session, wanted, *args, **kwargs)
+
+    monkeypatch.setattr(match_keys, "ranked_candidates", recording)
+    first = ingest.ingest([signal("S-1", source="signup", **ANA)])  # learns it is crowded
+    second = ingest.ingest([signal("T-1", source="support", **ANA)])
+
+    assert full_name in asked[0] and full_name not in asked[1]
+    # Still found through the keys that do reach someone.
+    assert first[0].user_id == second[0].user_id
+    assert (first[0].status, second[0].status) == (Status.LINKED, Status.LINKED)

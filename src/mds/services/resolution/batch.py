@@ -105,7 +105,8 @@ class Batch:
             row = existing.get(self.signals[i].key)
             if row is not None and row.record is not None:
                 keys += hashed_blocking_keys(row.record, keyring)
-            wanted_by_signal.append(keys)
+            # A key known to be crowded reaches no one: not asked again until it is forgotten.
+            wanted_by_signal.append([key for key in keys if key not in self.crowded])
         candidates = match_keys.ranked_candidates(
             session, wanted_by_signal, KEY_STRENGTH, CANDIDATES_PER_RECORD
         )
