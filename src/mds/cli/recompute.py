@@ -93,7 +93,8 @@ def recompute(
             console.print(f"[red]a worker failed:[/red] {exc}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            resume = f" --after {last[0].last_user}" if last[0].last_user and workers == 1 else ""
+            resume = f" --after {last[0].last_user}" if last[0].last_user else ""
+            resume += f" --workers {workers}" if workers > 1 else ""
             console.print(f"interrupted; resume with `mds recompute{resume}`")
             raise typer.Exit(130) from None
     would = "would be " if dry_run else ""

@@ -103,7 +103,7 @@ def recompute_in_workers(
             latest[worker] = payload
             if kind == "exit":
                 running.discard(worker)
-            on_progress(_total(latest))
+            on_progress(_total(latest, resume_point(latest, bounds, running)))
     finally:
         for process in processes:
             if errors and process.is_alive():
@@ -111,11 +111,23 @@ def recompute_in_workers(
             process.join()
     if errors:
         raise RecomputeWorkerError(errors[0])
-    return _total(latest)
+    return _total(latest, bounds[-1])
 
 
-def _total(parts: list[RecomputeProgress]) -> RecomputeProgress:
-    total = RecomputeProgress()
+def resume_point(
+    latest: list[RecomputeProgress], bounds: list[uuid.UUID | None], running: set[int]
+) -> uuid.UUID | None:
+    """Where an interrupted pass can start again (None: from the first user): the earliest
+    position of the ranges still running, so no range is left half-walked; what the others
+    walked past it is scored again, which queues nothing twice."""
+    positions = [latest[k].last_user or bounds[k] for k in running]
+    if not positions or None in positions:
+        return None if positions else bounds[-1]
+    return min(p for p in positions if p is not None)
+
+
+def _total(parts: list[RecomputeProgress], last_user: uuid.UUID | None) -> RecomputeProgress:
+    total = RecomputeProgress(last_user=last_user)
     for part in parts:
         total += RecomputeProgress(part.users, part.pairs, part.proposed, part.merged)
     return total
