@@ -393,7 +393,17 @@ def main() -> None:
             )
 
     first, second = (pair_set(r["assignment"]) for r in runs)
-    print(f"order agreement (linked pairs, Jaccard) {jaccard(first, second):.4f}")
+    differ = first ^ second
+    print(
+        f"order agreement (linked pairs, Jaccard) {jaccard(first, second):.4f}"
+        f" ({len(differ):,} pairs linked in one order only, {len(differ & truth):,} of them true)"
+    )
+    if args.recompute:
+        first_after, second_after = (pair_set(r["recomputed"]["assignment"]) for r in runs)
+        print(
+            "  after `mds recompute`"
+            f" {jaccard(first_after, second_after):.4f} ({len(first_after ^ second_after):,} pairs)"
+        )
     if args.examples:
         show_examples(signals, sorted(first - second), "LINKED IN RUN 1 ONLY", args.examples)
         show_examples(signals, sorted(second - first), "LINKED IN RUN 2 ONLY", args.examples)
