@@ -120,10 +120,11 @@ def resume_point(
     """Where an interrupted pass can start again (None: from the first user): the earliest
     position of the ranges still running, so no range is left half-walked; what the others
     walked past it is scored again, which queues nothing twice."""
+    if not running:
+        return bounds[-1]
     positions = [latest[k].last_user or bounds[k] for k in running]
-    if not positions or None in positions:
-        return None if positions else bounds[-1]
-    return min(p for p in positions if p is not None)
+    started = [p for p in positions if p is not None]
+    return min(started) if len(started) == len(positions) else None
 
 
 def _total(parts: list[RecomputeProgress], last_user: uuid.UUID | None) -> RecomputeProgress:

@@ -92,7 +92,7 @@ class _PairsWalked:
 
     ahead: set[int]
     until: uuid.UUID | None
-    chunk_end: uuid.UUID | None = None  # the chunk's last user: pairs within it are `seen`
+    chunk_end: uuid.UUID | None  # the chunk's last user: pairs within it are `seen`
     met: set[int] = field(default_factory=set)  # pairs found in `ahead`: scored before
     scored_ahead: set[int] = field(default_factory=set)  # pairs with a user still ahead
 
@@ -174,7 +174,7 @@ class Recompute:
     ) -> tuple[list[uuid.UUID], RecomputeProgress, _PairsWalked]:
         def work(session: Session) -> tuple[list[uuid.UUID], RecomputeProgress, _PairsWalked]:
             ids = list(session.scalars(_live_ids(after, until).limit(self.chunk)))
-            pairs = _PairsWalked(ahead, until)
+            pairs = _PairsWalked(ahead, until, ids[-1] if ids else None)
             done = self._compare(session, ids, pairs)
             if self.dry_run:
                 raise _DryRunRollbackError(ids, done, pairs)
@@ -214,7 +214,6 @@ class Recompute:
         for user_id, found_users in reached.items():
             found_users -= {user_id}
             found_users -= {o for o in found_users if pairs.scored_before(user_id, o)}
-        pairs.chunk_end = chunk[-1]
         # Candidates only met in pairs scored earlier in the walk are neither locked nor read.
         others = set().union(*reached.values()) - users.keys()
         users |= user_store.lock_users(session, others, shared=True)

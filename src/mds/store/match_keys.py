@@ -49,6 +49,10 @@ def add_keys(
         session.execute(insert(MatchKey).values(rows).on_conflict_do_nothing())
 
 
+# A match_keys row `m` and a row `d` of unnested (id, key_type, key_hash) arrays: its primary key.
+_SAME_ROW = "m.key_type = d.key_type AND m.key_hash = d.key_hash AND m.source_identity_id = d.id"
+
+
 def replace_keys(
     session: Session,
     entries: Sequence[tuple[uuid.UUID, uuid.UUID | None, Sequence[HashedKey]]],
@@ -73,8 +77,7 @@ def replace_keys(
             text(
                 "DELETE FROM match_keys m USING unnest(CAST(:ids AS uuid[]),"
                 " CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS d(id, key_type, key_hash)"
-                " WHERE m.key_type = d.key_type AND m.key_hash = d.key_hash"
-                "   AND m.source_identity_id = d.id"
+                f" WHERE {_SAME_ROW}"
             ),
             _arrays(gone, "ids", "types", "hashes"),
         )
@@ -84,8 +87,7 @@ def replace_keys(
                 "UPDATE match_keys m SET user_id = d.user_id FROM unnest(CAST(:ids AS uuid[]),"
                 " CAST(:types AS text[]), CAST(:hashes AS bytea[]), CAST(:users AS uuid[]))"
                 "   AS d(id, key_type, key_hash, user_id)"
-                " WHERE m.key_type = d.key_type AND m.key_hash = d.key_hash"
-                "   AND m.source_identity_id = d.id"
+                f" WHERE {_SAME_ROW}"
             ),
             _arrays(moved, "ids", "types", "hashes", "users"),
         )
