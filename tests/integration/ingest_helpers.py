@@ -59,14 +59,12 @@ ANA = {
 
 
 def bridged_users(ingest: IngestService) -> tuple[SignalOutcome, SignalOutcome, SignalOutcome]:
-    """Ana García twice, once known by her email and once by her phone (two users), then a
-    record with both, which links the two: the outcomes of the three signals."""
-    [a] = ingest.ingest([signal("C-1", given_name="Ana", family_name="García", email="a@x.com")])
-    [b] = ingest.ingest(
-        [signal("S-1", source="signup", given_name="Ana", family_name="García", phone="612345678")]
-    )
-    [bridge] = ingest.ingest(
-        [signal("T-1", source="support", given_name="Ana", family_name="García",
-                email="a@x.com", phone="612345678")]
-    )  # fmt: skip
+    """Ana García twice, once known by her email and once by her phone and birth date (two
+    users), then a record with all three, which links the two: the outcomes of the three
+    signals. (A phone and a common name alone could be her daughter's.)"""
+    ana = {"given_name": "Ana", "family_name": "García"}
+    by_phone = {"phone": "612345678", "date_of_birth": "1990-04-01"}
+    [a] = ingest.ingest([signal("C-1", **ana, email="a@x.com")])
+    [b] = ingest.ingest([signal("S-1", source="signup", **ana, **by_phone)])
+    [bridge] = ingest.ingest([signal("T-1", source="support", **ana, email="a@x.com", **by_phone)])
     return a, b, bridge

@@ -26,6 +26,7 @@ from mds.services.recompute import (
     split_points,
 )
 from mds.services.resolution.config import ResolutionConfig
+from mds.services.resolution.outcomes import Status
 from mds.services.resolution.resolver import LINKS_NOW
 from mds.store import locks, review
 from tests.integration.helpers import run_concurrently, settings_for
@@ -319,3 +320,29 @@ def test_parallel_ranges_add_up_and_a_failing_worker_fails_the_pass(
     gone = settings_for(missing.render_as_string(hide_password=False), tmp_path)
     with pytest.raises(RecomputeWorkerError, match="no_such_database"):
         recompute_in_workers(gone, bounds, options, seen.append)
+
+
+def test_a_link_held_back_while_the_store_was_young_is_made_once_it_settled(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # The same given name and phone, nothing else that identifies a person: one person if the
+    # name is rare. Two identities in the store cannot tell (two holders of 1,000 identities by
+    # the floor, but for all two can say, as common as any name): ingestion queues the pair.
+    lorenza = {"given_name": "Lorenza", "family_name": "Gil"}
+    ingest = IngestService(sessions, keyring, _config())
+    (first,) = ingest.ingest([signal("C-1", phone="+34 612 345 678", **lorenza)])
+    (second,) = ingest.ingest([signal("S-1", source="support", phone="612345678", **lorenza)])
+    assert second.status is Status.REVIEW and second.user_id != first.user_id
+    with sessions() as session:
+        ((_a, _b, status, _risk, explanation),) = _items(session)
+        assert status == "open" and explanation["reasons"] == ["only the names agree"]
+        given = next(f for f in explanation["fields"] if f["field"] == "given_name")
+        assert given["cautious_weight"] < given["weight"]
+
+    # The pass judges the store as it settled, on the share itself: the link is made, as it
+    # would have been had the two arrived late in a load, in any order.
+    done = Recompute(sessions, keyring, _config(), merge=True).run()
+
+    assert done.merged == 1
+    with sessions() as session:
+        assert _live_users(session) == {first.user_id}

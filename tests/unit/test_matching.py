@@ -21,6 +21,7 @@ from mds.matching.em import train, train_per_block, u_from_random_pairs, unblock
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScorer, combine, score_between, score_pair
+from mds.matching.term_share import TermShare
 from mds.services.training import random_pairs
 from tests.unit.matching_helpers import record
 
@@ -220,8 +221,8 @@ def test_one_identity_of_a_user_linking_cleanly_is_enough() -> None:
 def test_term_frequency_lowers_common_names() -> None:
     a = MatchRecord(given="maria", family="garcia", dob="1990-04-01")
     plain = score_pair(a, a, DEFAULT_PARAMETERS)
-    common = score_pair(a, a, DEFAULT_PARAMETERS, tf=lambda field, value: 0.05)
-    rare = score_pair(a, a, DEFAULT_PARAMETERS, tf=lambda field, value: 1e-6)
+    common = score_pair(a, a, DEFAULT_PARAMETERS, tf=lambda field, value: TermShare(0.05, 0.05))
+    rare = score_pair(a, a, DEFAULT_PARAMETERS, tf=lambda field, value: TermShare(1e-6, 1e-6))
     assert common.match_weight < plain.match_weight < rare.match_weight
     assert all(c.tf_adjusted for c in common.contributions if c.field.endswith("_name"))
 

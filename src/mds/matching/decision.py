@@ -119,19 +119,22 @@ def clearly_different(score: PairScore) -> bool:
 
 
 # A given name this rare (its exact agreement worth this many bits after term-frequency
-# adjustment, about 1 person in 60) is unlikely to be shared by two members of one household.
+# adjustment, about 1 person in 75) is unlikely to be shared by two members of one household.
 RARE_GIVEN_NAME_BITS = 6.0
 
 
 def _household_and_rare_name(score: PairScore) -> bool:
-    """Same phone or same address, and the same uncommon given name: one person, not two."""
+    """Same phone or same address, and the same uncommon given name: one person, not two.
+
+    Uncommon for sure: while few identities are counted, a name's share is a rough estimate,
+    and a link made on a name that only looked rare would depend on the arrival order."""
     household = score.level("phone") == "exact" or score.level("address") == "same_address"
     given = next(c for c in score.contributions if c.field == "given_name")
     return (
         household
         and not score.names_swapped
         and given.level == "exact"
-        and given.weight >= RARE_GIVEN_NAME_BITS
+        and given.weight_at_least >= RARE_GIVEN_NAME_BITS
     )
 
 

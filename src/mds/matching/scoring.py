@@ -15,9 +15,10 @@ from mds.matching.comparisons import (
 )
 from mds.matching.parameters import TF_FIELDS, ModelParameters
 from mds.matching.record import MatchRecord
+from mds.matching.term_share import TermShare
 
-# frequency(field, value) → share of identities holding that value, or None if unknown.
-TermFrequency = Callable[[str, str], float | None]
+# frequency(field, value) → how common that value is, or None if unknown.
+TermFrequency = Callable[[str, str], TermShare | None]
 SWAP_PENALTY_BITS = 1.0
 _TF_VALUE = {"given_name": "given", "family_name": "family"}
 
@@ -29,6 +30,13 @@ class FieldContribution(NamedTuple):
     level: str
     weight: float
     tf_adjusted: bool = False
+    # The weight at the largest share the value may still prove to have (few identities
+    # counted so far); None where that is the weight itself.
+    cautious_weight: float | None = None
+
+    @property
+    def weight_at_least(self) -> float:
+        return self.weight if self.cautious_weight is None else self.cautious_weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,11 @@ class PairScore:
                     "level": c.level,
                     "weight": round(c.weight, 3),
                     **({"tf_adjusted": True} if c.tf_adjusted else {}),
+                    **(
+                        {"cautious_weight": round(c.cautious_weight, 3)}
+                        if c.cautious_weight is not None
+                        else {}
+                    ),
                 }
                 for c in self.contributions
             ],
@@ -75,18 +88,20 @@ def _contributions(
     for comparison in comparisons:  # as compare_records, without the dict: the hottest loop
         name, level = comparison.field, comparison.compare(a, b)
         weight = 0.0 if level == NULL else weights[name][level]
-        adjusted = False
         if tf is not None and level == "exact" and name in TF_FIELDS:
             value = getattr(a, _TF_VALUE[name])
-            frequency = tf(name, value) if value else None
-            if frequency is not None:
+            known = tf(name, value) if value else None
+            if known is not None:
                 # Splink-style: the exact level's u becomes the value's own frequency, bounded
                 # so a value seen once cannot outweigh an email match.
-                u_exact = params.u[name]["exact"]
-                bounded = min(max(frequency, u_exact / 4), 1.0)
-                weight = math.log2(params.m[name]["exact"] / bounded)
-                adjusted = True
-        out.append(FieldContribution(name, level, weight, adjusted))
+                m_exact, floor = params.m[name]["exact"], params.u[name]["exact"] / 4
+                weight = math.log2(m_exact / min(max(known.share, floor), 1.0))
+                cautious = None
+                if known.bound > known.share:
+                    cautious = math.log2(m_exact / min(max(known.bound, floor), 1.0))
+                out.append(FieldContribution(name, level, weight, True, cautious))
+                continue
+        out.append(FieldContribution(name, level, weight))
     return tuple(out)
 
 

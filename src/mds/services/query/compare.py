@@ -11,6 +11,7 @@ from mds.matching.conflicts import conflicts
 from mds.matching.decision import Candidate, Outcome, decide, guards, linking_score
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScore, PairScorer, TermFrequency
+from mds.matching.term_share import TermShare, term_share
 from mds.security.keyring import Keyring
 from mds.services.errors import InvalidFieldError
 from mds.services.resolution.batch import MIN_TF_POPULATION
@@ -53,11 +54,13 @@ def compare_users(
     counts = match_keys.term_counts(
         session, [k for r in ours + theirs for k in hashed_tf_keys(r, keyring)]
     )
-    population = max(identities.approximate_count(session), MIN_TF_POPULATION)
+    counted = identities.approximate_count(session)
+    population = max(counted, MIN_TF_POPULATION)
 
-    def frequency(field: str, value: str) -> float | None:
+    def frequency(field: str, value: str) -> TermShare | None:
+        # Two users already stored: judged as `mds recompute` judges them (no RARITY_CAUTION).
         total = counts.get(tf_key(field, value, keyring), 0)
-        return total / population if total else None
+        return term_share(total, counted, MIN_TF_POPULATION, 0.0) if total else None
 
     prior = config.parameters.prior_weight_for(population)
     score = best_score(ours, theirs, config, frequency, prior)
@@ -65,7 +68,7 @@ def compare_users(
     candidate = Candidate(b, score, found)
     reasons = guards(candidate)
     thresholds = config.thresholds
-    # The engine's own decision, so the answer cannot drift from what ingestion would do.
+    # The engine's own decision, so the answer cannot drift from what `mds recompute` would do.
     verdict = VERDICTS[decide([candidate], thresholds).outcome]
     return {
         **score.explanation(config.parameters.version),

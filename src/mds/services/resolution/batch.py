@@ -15,6 +15,7 @@ from mds.domain.signals import Signal
 from mds.matching.candidates import CANDIDATES_PER_RECORD, KEY_STRENGTH
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScorer, TermFrequency
+from mds.matching.term_share import TermShare, term_share
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.crowded_keys import CrowdedKeys
@@ -34,6 +35,12 @@ from mds.store.review import ReviewItem
 # Term frequencies are relative to at least this many identities: in a near-empty store every
 # name would look common and exact name agreement would count for nothing.
 MIN_TF_POPULATION = 1_000
+# Early in a load (a young store) a name's share is a rough estimate: names that look rare to
+# the first signals look common to later ones, so a link decided on rarity would depend on the
+# arrival order. Ingestion takes a name as rare only if the upper bound of its share, this many
+# deviations out, says so; `mds recompute` decides on the settled share itself, so what some
+# order linked early, it links in every order, and then all orders agree.
+RARITY_CAUTION = 2.0
 
 
 @dataclass
@@ -152,6 +159,7 @@ class Batch:
             stored=self.population(self.session),
             term_counts=self.term_counts,
             arriving=len(self.fresh),
+            caution=RARITY_CAUTION,
         )
 
     def _persist(self, survived: SurvivalResult) -> None:
@@ -230,17 +238,20 @@ def term_frequency(
     stored: int,
     term_counts: Callable[[Session, Sequence[HashedKey], int], dict[HashedKey, int]],
     arriving: int,
+    caution: float,
 ) -> tuple[TermFrequency, int]:
     """How common each name value of these records is, in a store of `stored` identities that
-    `arriving` more are joining, and that population (at least MIN_TF_POPULATION)."""
+    `arriving` more are joining, and that population (at least MIN_TF_POPULATION). `caution`:
+    how many deviations out each share's bound is taken (RARITY_CAUTION while ingesting)."""
     counts = term_counts(session, [k for r in records for k in hashed_tf_keys(r, keyring)], stored)
-    population = max(stored + arriving, MIN_TF_POPULATION)
+    counted = stored + arriving
+    population = max(counted, MIN_TF_POPULATION)
 
     @cache  # one batch's names: the keyed hash is the costly part
-    def frequency(field: str, value: str) -> float | None:
+    def frequency(field: str, value: str) -> TermShare | None:
         key = tf_key(field, value, keyring)
         total = counts.get(key, 0) + ws.tf_batch.get(key, 0)
-        return total / population if total else None
+        return term_share(total, counted, MIN_TF_POPULATION, caution) if total else None
 
     return frequency, population
 
