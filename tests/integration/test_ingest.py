@@ -135,6 +135,24 @@ def test_invalid_values_are_kept_raw_reported_and_left_out_of_the_golden_record(
     assert record.profile.given_name == "Zoe"
 
 
+def test_a_phone_no_plan_lists_stays_out_of_the_golden_record_but_is_compared(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    robert = {"given_name": "Robert", "family_name": "Miller"}
+    ingest = service(sessions, keyring)
+    [first] = ingest.ingest([signal("C-1", phone="+44 7631 669032", **robert)])  # a pager range
+    [second] = ingest.ingest([signal("S-1", source="support", phone="+447631669032", **robert)])
+    assert {i["code"] for i in first.issues} == {"invalid_phone"}
+    with sessions() as session:
+        record = users.get_user(session, keyring, first.user_id)  # type: ignore[arg-type]
+        assert record is not None and record.profile.phone is None
+        # A shared phone and a common name: a question for a steward, with the phone agreeing.
+        item = session.scalars(select(PotentialDuplicate)).one()
+    assert {item.user_a, item.user_b} == {first.user_id, second.user_id}
+    levels = {f["field"]: f["level"] for f in item.explanation["fields"]}
+    assert levels["phone"] == "exact"
+
+
 def test_different_valid_government_ids_go_to_high_risk_review(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:

@@ -9,8 +9,9 @@ from mds.domain.normalization.dates import InvalidDateError, normalize_birth_dat
 from mds.domain.normalization.email import normalize_email
 from mds.domain.normalization.government_id import normalize_government_id
 from mds.domain.normalization.names import are_nicknames, normalize_name
-from mds.domain.normalization.phone import normalize_phone
+from mds.domain.normalization.phone import normalize_phone, unverified_phone
 from mds.domain.normalization.text import display, fold
+from mds.matching.record import match_record
 
 TODAY = date(2026, 11, 25)
 
@@ -93,6 +94,21 @@ def test_phone_normalization_is_idempotent(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["12", "call me", "+34 000"])
 def test_invalid_phones(raw: str) -> None:
     assert normalize_phone(raw, "ES") is None
+
+
+@pytest.mark.parametrize("raw", ["12", "call me", "+34 000", "+44 7666 666666"])
+def test_what_is_no_possible_number_or_only_filler_is_not_compared_either(raw: str) -> None:
+    assert unverified_phone(raw, "ES") is None
+
+
+def test_a_possible_number_no_plan_lists_is_compared_but_not_kept() -> None:
+    # 07631 is a UK pager range: a possible length, not a valid phone.
+    record = normalize_attributes(
+        {"given_name": "Robert", "phone": "+44 7631 669032"}, default_region="ES", today=TODAY
+    )
+    assert {(i.attribute, i.code) for i in record.issues} == {("phone", "invalid_phone")}
+    assert record.golden_values() == {"given_name": "Robert"}
+    assert match_record(record).phone == "+447631669032"
 
 
 @given(st.dates(min_value=date(1900, 1, 1), max_value=TODAY))

@@ -56,7 +56,7 @@ def match_record(normalized: NormalizedRecord) -> MatchRecord:
         family=normalized.family_name.folded if normalized.family_name else None,
         email=normalized.email.value if normalized.email else None,
         email_canonical=normalized.email.canonical if normalized.email else None,
-        phone=normalized.phone,
+        phone=normalized.phone or normalized.unverified_phone,
         dob=normalized.date_of_birth.isoformat() if normalized.date_of_birth else None,
         street=" ".join(address.street_tokens) or None if address else None,
         house_number=address.house_number if address else None,

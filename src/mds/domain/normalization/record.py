@@ -17,7 +17,7 @@ from mds.domain.normalization.government_id import (
     normalize_government_id,
 )
 from mds.domain.normalization.names import NormalizedName, normalize_name
-from mds.domain.normalization.phone import normalize_phone
+from mds.domain.normalization.phone import normalize_phone, unverified_phone
 
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}|\d{3}))?$")
 
@@ -40,6 +40,8 @@ class NormalizedRecord:
     family_name: NormalizedName | None = None
     email: NormalizedEmail | None = None
     phone: str | None = None
+    # A phone that failed validation but is a possible number: compared, never kept (E.164).
+    unverified_phone: str | None = None
     date_of_birth: date | None = None
     address: NormalizedAddress | None = None
     government_id: NormalizedGovernmentId | None = None
@@ -150,6 +152,8 @@ def normalize_attributes(
             values[attribute] = normalizer(raw)
         except _InvalidValueError as exc:
             issues.append(QualityIssue(attribute, exc.code, str(exc)))
+    if "phone" not in values and isinstance(raw_phone := attributes.get("phone"), str):
+        values["unverified_phone"] = unverified_phone(raw_phone, default_region)
     gov = values.get("government_id")
     if gov is not None and gov.checksum_valid is False:
         issues.append(
