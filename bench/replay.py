@@ -31,6 +31,7 @@ from mds.matching.decision import Thresholds, clearly_different, score_guards
 from mds.matching.parameters import DEFAULT_PARAMETERS
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import score_pair
+from mds.matching.term_share import TermShare
 
 FIELDS = ("given", "family", "email", "phone", "dob", "address", "id")
 
@@ -44,9 +45,10 @@ def _why_held(
     given = Counter(r.given for r in records if r.given)
     family = Counter(r.family for r in records if r.family)
 
-    def frequency(field: str, value: str) -> float | None:
+    def frequency(field: str, value: str) -> TermShare | None:
+        # The whole file's counts: the settled shares `mds recompute` decides on.
         count = (given if field == "given_name" else family).get(value)
-        return count / n if count else None
+        return TermShare(count / n, count / n) if count else None
 
     prior = DEFAULT_PARAMETERS.prior_weight_for(n)
     fate, queued = {}, set()
