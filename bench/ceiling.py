@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 from mds.matching.blocking import blocking_keys
 from mds.matching.parameters import DEFAULT_PARAMETERS
@@ -26,7 +27,9 @@ def _name_frequency(count: int) -> str:
     return "unique" if count <= 1 else "rare" if count <= 3 else "common"
 
 
-def describe_pairs(records: Sequence[MatchRecord], pairs: set[tuple[int, int]]) -> dict:
+def describe_pairs(
+    records: Sequence[MatchRecord], pairs: set[tuple[int, int]]
+) -> dict[tuple[int, int], Any]:
     """Each pair's description: comparison levels, swapped names, frequency of the name."""
     name_counts = Counter((r.given, r.family) for r in records)
     described = {}
@@ -52,7 +55,7 @@ class Described:
 
     person: Sequence[Hashable]
     truth: set[tuple[int, int]]
-    pairs: dict[tuple[int, int], tuple]
+    pairs: dict[tuple[int, int], tuple[Any, ...]]
 
 
 def describe(records: Sequence[MatchRecord], person: Sequence[Hashable]) -> Described:
@@ -63,10 +66,10 @@ def describe(records: Sequence[MatchRecord], person: Sequence[Hashable]) -> Desc
     return Described(person, truth, describe_pairs(records, truth | candidate_pairs(records)))
 
 
-def linkable_descriptions(described: Described, purity: float = 0.999) -> set[tuple]:
+def linkable_descriptions(described: Described, purity: float = 0.999) -> set[tuple[Any, ...]]:
     """The descriptions whose pairs are at least `purity` true matches."""
     person = described.person
-    tally: Counter[tuple[tuple, bool]] = Counter(
+    tally: Counter[tuple[tuple[Any, ...], bool]] = Counter(
         (d, person[i] == person[j]) for (i, j), d in described.pairs.items()
     )
     return {
@@ -76,7 +79,7 @@ def linkable_descriptions(described: Described, purity: float = 0.999) -> set[tu
     }
 
 
-def link_descriptions(described: Described, linkable: set[tuple]) -> tuple[float, float]:
+def link_descriptions(described: Described, linkable: set[tuple[Any, ...]]) -> tuple[float, float]:
     """(precision, recall) of linking the pairs with those descriptions, closed transitively."""
     return closed_links(described, [p for p, d in described.pairs.items() if d in linkable])
 

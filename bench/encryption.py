@@ -76,7 +76,7 @@ def storage_figures(rows: int, batch: int) -> None:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
-            with cursor.copy("COPY plain_profiles (user_id, data) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            with cursor.copy("COPY plain_profiles (user_id, data) FROM STDIN") as copy:
                 payload = json.dumps(SAMPLE.as_dict())
                 for _ in range(rows):
                     copy.write_row((uuid.uuid4(), payload))

@@ -22,13 +22,14 @@ import uuid
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx2 as httpx
 from psycopg.types.json import Jsonb
 from sqlalchemy import text
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import (
     PreloadedStore,
@@ -66,7 +67,7 @@ def person_attributes(p: Person) -> dict[str, object]:
     return attrs
 
 
-def preload(sessions: sessionmaker, keyring: object, people: list[Person]) -> float:
+def preload(sessions: sessionmaker[Session], keyring: object, people: list[Person]) -> float:
     """Write `people` as distinct users straight through the repositories (no resolution)."""
     started = time.perf_counter()
     now = datetime.now(UTC)
@@ -96,12 +97,13 @@ def preload(sessions: sessionmaker, keyring: object, people: list[Person]) -> fl
     return time.perf_counter() - started
 
 
-def copy_baseline(sessions: sessionmaker, signals: list[dict]) -> float:
+def copy_baseline(sessions: sessionmaker[Session], signals: list[dict[str, Any]]) -> float:
     with sessions() as session, session.begin():
         session.execute(text("CREATE TABLE IF NOT EXISTS bench_raw_signals (payload jsonb)"))
     started = time.perf_counter()
     with sessions() as session, session.begin():
         raw = session.connection().connection.driver_connection
+        assert raw is not None
         with (
             raw.cursor() as cursor,
             cursor.copy("COPY bench_raw_signals (payload) FROM STDIN") as copy,
@@ -118,7 +120,7 @@ def free_port() -> int:
 
 
 def post_latencies(
-    env: dict[str, str], signals: list[dict], rate: float
+    env: dict[str, str], signals: list[dict[str, Any]], rate: float
 ) -> tuple[list[float], float]:
     """Latencies of paced single-signal POSTs, and the server's peak RSS in MiB."""
     port = free_port()
@@ -144,7 +146,7 @@ def post_latencies(
             base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
         )
 
-        def send(body: dict) -> None:
+        def send(body: dict[str, Any]) -> None:
             started = time.perf_counter()
             response = client.post("/v1/signals", json=body)
             elapsed = time.perf_counter() - started
@@ -295,7 +297,7 @@ def measure_import(
     )
 
 
-def update_signals(stored: list[Person], count: int) -> list[dict]:
+def update_signals(stored: list[Person], count: int) -> list[dict[str, Any]]:
     """Updates of preloaded identities (the same source records): each a new phone number."""
     rng = random.Random(5)
     updates = []
@@ -315,7 +317,7 @@ def update_signals(stored: list[Person], count: int) -> list[dict]:
     return updates
 
 
-def bench_signals(stored: list[Person], count: int) -> list[dict]:
+def bench_signals(stored: list[Person], count: int) -> list[dict[str, Any]]:
     """Fresh people (each seen a few times) and updates of stored users, shuffled."""
     population = generate(max(count // 2, 1), seed=11)
     fresh = [e.signal for e in population.signals][: count // 2]

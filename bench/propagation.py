@@ -124,7 +124,9 @@ def _receive(brokers: str, topic: str, ready: Any, stop: Any, out: Any) -> None:
         message = consumer.poll(0.05)
         if message is not None and not message.error():
             headers = dict(message.headers() or [])
-            received.setdefault(headers["id"].decode(), time.time())
+            sent_id = headers["id"]
+            if isinstance(sent_id, bytes):
+                received.setdefault(sent_id.decode(), time.time())
     consumer.close()
     out.put(received)
 

@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from datetime import date
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -46,6 +47,7 @@ from mds.services.training import train_model
 from mds.store.models import CanonicalUser, PotentialDuplicate, SourceIdentity
 
 Record = tuple[str, str]
+Pair = tuple[Record, Record]
 
 
 def pairs_within(groups: dict[object, list[Record]]) -> set[tuple[Record, Record]]:
@@ -128,7 +130,7 @@ def run_once(
     train: bool = False,
     workers: int = 1,
     recompute: str | None = None,
-) -> tuple[dict, float]:
+) -> tuple[dict[str, Any], float]:
     """Ingest `signals`; with `train`, also what `mds model train` makes of the store after."""
     store = open_store(url, data_dir)
     engine, sessions, keyring, settings = (
@@ -165,16 +167,17 @@ def run_once(
     return result, elapsed
 
 
-def read_store(sessions: sessionmaker[Session]) -> dict:
+def read_store(sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Which user each record ended on (followed to the survivor), and the open review items."""
     with sessions() as session:
-        merged_into = dict(
-            session.execute(
+        merged_into: dict[object, object] = {
+            user: survivor
+            for user, survivor in session.execute(
                 select(CanonicalUser.id, CanonicalUser.merged_into).where(
                     CanonicalUser.merged_into.is_not(None)
                 )
-            ).all()
-        )
+            )
+        }
 
         def survivor(user: object) -> object:
             while user in merged_into:
@@ -211,7 +214,7 @@ def read_store(sessions: sessionmaker[Session]) -> dict:
     return {"assignment": assignment, "reviews": reviews, "reasons": reasons}
 
 
-def print_recomputed(after: dict, truth: set, mode: str) -> None:
+def print_recomputed(after: dict[str, Any], truth: set[Pair], mode: str) -> None:
     done = after["progress"]
     precision, recall, f1, review_recall = linkage(after, truth)
     command = "mds recompute" + (" --merge" if mode == "merge" else "")
@@ -226,7 +229,7 @@ def print_recomputed(after: dict, truth: set, mode: str) -> None:
     )
 
 
-def linkage(result: dict, truth: set) -> tuple[float, float, float, float]:
+def linkage(result: dict[str, Any], truth: set[Pair]) -> tuple[float, float, float, float]:
     """Precision, recall and F1 of the automatic links; recall counting open review items."""
     linked = pair_set(result["assignment"])
     tp = len(linked & truth)
@@ -237,7 +240,9 @@ def linkage(result: dict, truth: set) -> tuple[float, float, float, float]:
     return precision, recall, f1, len(with_review & truth) / len(truth)
 
 
-def clusters_with_reviews(assignment: dict[Record, object], reviews: list) -> dict[Record, object]:
+def clusters_with_reviews(
+    assignment: dict[Record, object], reviews: list[tuple[object, object]]
+) -> dict[Record, object]:
     parent: dict[object, object] = {}
 
     def find(x: object) -> object:
@@ -252,7 +257,7 @@ def clusters_with_reviews(assignment: dict[Record, object], reviews: list) -> di
     return {record: find(user) for record, user in assignment.items()}
 
 
-def jaccard(a: set, b: set) -> float:
+def jaccard(a: set[Pair], b: set[Pair]) -> float:
     union = a | b
     return len(a & b) / len(union) if union else 1.0
 
@@ -264,7 +269,7 @@ def pair_set(assignment: dict[Record, object]) -> set[tuple[Record, Record]]:
     return pairs_within(groups)
 
 
-def show_examples(signals: list[Emitted], pairs: list, label: str, count: int) -> None:
+def show_examples(signals: list[Emitted], pairs: list[Pair], label: str, count: int) -> None:
     by_record = {(e.signal["source_system"], e.signal["source_record_id"]): e for e in signals}
     for a, b in random.Random(0).sample(pairs, min(count, len(pairs))):
         print(f"  {label}")

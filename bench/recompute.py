@@ -141,14 +141,14 @@ def main() -> None:
         # With workers, progress comes when any worker finishes a chunk: the interval between
         # reports is then a chunk's time divided by the workers, and the CPU is theirs.
         per = "per chunk" if args.workers == 1 else f"between reports of {args.workers} workers"
-        cpu = (
+        cpu_part = (
             f"Python CPU {cpu_s / max(done.users, 1) * 1000:.2f} ms per user; "
             if args.workers == 1
             else ""
         )
         print(
             f"  {per} of {args.chunk}: p50 {p50:.0f} ms, p99 {p99:.0f} ms;"
-            f" {cpu}peak RSS {peak_rss_mib():.0f} MiB (this process)"
+            f" {cpu_part}peak RSS {peak_rss_mib():.0f} MiB (this process)"
         )
         store.engine.dispose()
 

@@ -17,6 +17,7 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -64,7 +65,7 @@ def _why_held(
     return fate, queued
 
 
-def _show(description: tuple) -> str:
+def _show(description: tuple[Any, ...]) -> str:
     *levels, swapped, name_frequency = description
     shown = [f"{f}={level}" for f, level in zip(FIELDS, levels, strict=True) if level != "null"]
     return " ".join(shown + (["swapped"] if swapped else []) + [f"name {name_frequency}"])
@@ -110,7 +111,7 @@ def main() -> None:
         f"review threshold {args.review}: {len(queued):,} pairs queued ({strangers:,} of"
         f" different people), recall counting them {review_recall:.4f}"
     )
-    purity: Counter[tuple[tuple, bool]] = Counter(
+    purity: Counter[tuple[tuple[Any, ...], bool]] = Counter(
         (d, person[i] == person[j]) for (i, j), d in described.pairs.items()
     )
     held = Counter(
