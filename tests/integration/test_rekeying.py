@@ -1,4 +1,6 @@
 import threading
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -7,8 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
 from mds.services.keys import load_keyring
-from mds.services.rekeying import RekeyProgress, rebuild_match_keys
+from mds.services.rekeying import RekeyProgress, normalizing, rebuild_match_keys
 from mds.services.resolution.outcomes import Status
+from mds.store import source_identities as identities
 from tests.integration.helpers import run_concurrently
 from tests.integration.ingest_helpers import ANA, service, signal
 
@@ -17,6 +20,7 @@ PEOPLE = (  # distinct names: a name everyone shares identifies no one
     ("Elena", "Espejo"), ("Fabio", "Ferrer"), ("Gema", "Galindo"), ("Hugo", "Herrero"),
     ("Irene", "Iglesias"), ("Jaime", "Jurado"), ("Lara", "Lozano"), ("Mario", "Montero"),
 )  # fmt: skip
+_IDS = text("SELECT id FROM source_identities")
 MADRID = {"line1": "Calle Mayor 5", "postal_code": "28013", "locality": "Madrid"}
 
 
@@ -140,3 +144,36 @@ def test_rebuilding_while_signals_merge_users_leaves_no_key_on_a_stale_user(
     rebuild_match_keys(sessions, keyring)
     with sessions() as session:
         assert _keys(session) == before
+
+
+def test_renormalizing_compares_what_an_older_normalization_left_out(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    robert = {"given_name": "Robert", "family_name": "Miller"}
+    service(sessions, keyring).ingest([signal("C-1", phone="+44 7631 669032", **robert)])
+    with sessions() as session:
+        # As a version that compared no phone its plan does not list (07631 is a pager range)
+        # stored it: no phone in the comparison record, no phone key.
+        [row] = identities.load_by_ids(session, keyring, list(session.scalars(_IDS)))
+        assert row.record is not None and row.record.phone == "+447631669032"
+        row.record = replace(row.record, phone=None)
+        session.execute(
+            text("UPDATE source_identities SET match_record_enc = :r"),
+            {"r": identities.encrypt_record(keyring, row)},
+        )
+        session.execute(text("DELETE FROM match_keys WHERE key_type = 'phone'"))
+        session.commit()
+
+    # The keys alone are made from the stored record: the phone stays out.
+    assert rebuild_match_keys(sessions, keyring).keys == 0
+    normalize = normalizing("ES", date(2026, 11, 25))
+    done = rebuild_match_keys(sessions, keyring, normalize=normalize)
+
+    assert (done.records, done.keys) == (1, 1)
+    with sessions() as session:
+        [row] = identities.load_by_ids(session, keyring, list(session.scalars(_IDS)))
+        assert row.record is not None and row.record.phone == "+447631669032"
+        assert [i["code"] for i in row.issues] == ["invalid_phone"]
+        assert "phone" in {t for t, *_ in _keys(session)}
+    # Nothing left to change.
+    assert rebuild_match_keys(sessions, keyring, normalize=normalize) == RekeyProgress(1, 0, 0)

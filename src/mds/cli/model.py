@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from mds.cli.common import cli_runtime
 from mds.matching.comparisons import COMPARISONS
-from mds.services.rekeying import RekeyProgress, rebuild_match_keys
+from mds.services.rekeying import RekeyProgress, normalizing, rebuild_match_keys
 from mds.services.training import MIN_LINKED_PAIRS, train_model
 from mds.store.models import MatchModel
 
@@ -87,6 +88,14 @@ def list_command() -> None:
 @app.command("rebuild-keys")
 def rebuild_keys_command(
     chunk: Annotated[int, typer.Option(min=1, help="Identities per transaction")] = 2_000,
+    renormalize: Annotated[
+        bool,
+        typer.Option(
+            "--renormalize",
+            help="First make each identity's comparison record and data-quality issues again"
+            " from its raw attributes (after an upgrade that normalizes differently)",
+        ),
+    ] = False,
 ) -> None:
     """Make every identity's match keys again with this version's blocking rules (after an
     upgrade that adds a kind of key). Safe while ingest runs."""
@@ -94,12 +103,22 @@ def rebuild_keys_command(
 
     def report(progress: RekeyProgress) -> None:
         rate = progress.identities / max(time.monotonic() - started, 1e-9)
+        records = f", {progress.records:,} records renormalized" if renormalize else ""
         console.print(
-            f"{progress.identities:,} identities, {progress.keys:,} keys changed ({rate:,.0f}/s)"
+            f"{progress.identities:,} identities, {progress.keys:,} keys changed{records}"
+            f" ({rate:,.0f}/s)"
         )
 
     with cli_runtime() as runtime:
-        done = rebuild_match_keys(runtime.sessions, runtime.keyring, chunk=chunk, on_chunk=report)
+        normalize = (
+            normalizing(runtime.settings.default_region, datetime.now(UTC).date())
+            if renormalize
+            else None
+        )
+        done = rebuild_match_keys(
+            runtime.sessions, runtime.keyring, chunk=chunk, on_chunk=report, normalize=normalize
+        )
+    records = f", {done.records:,} records renormalized" if renormalize else ""
     console.print(
-        f"rebuilt the keys of {done.identities:,} identities ({done.keys:,} keys changed)"
+        f"rebuilt the keys of {done.identities:,} identities ({done.keys:,} keys changed{records})"
     )

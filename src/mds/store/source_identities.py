@@ -152,6 +152,13 @@ def load_by_ids(session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]) ->
     return _rows(session, keyring, _columns().where(any_of(_T.c.id, wanted)))
 
 
+def encrypt_record(keyring: Keyring, row: IdentityRow) -> bytes | None:
+    """The identity's comparison record as stored (none once erased)."""
+    if row.record is None or row.erased_as_of is not None:
+        return None
+    return keyring.encrypt_json(row.record.to_json(), record_cell(row.id))
+
+
 def _values(keyring: Keyring, row: IdentityRow) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -161,9 +168,7 @@ def _values(keyring: Keyring, row: IdentityRow) -> dict[str, Any]:
         "attributes_enc": keyring.encrypt_json(row.raw, attributes_cell(row.id))
         if row.erased_as_of is None
         else None,
-        "match_record_enc": keyring.encrypt_json(row.record.to_json(), record_cell(row.id))
-        if row.record is not None and row.erased_as_of is None
-        else None,
+        "match_record_enc": encrypt_record(keyring, row),
         "attribute_times": row.times,
         "quality_issues": row.issues,
         "link_kind": row.link_kind,
