@@ -79,6 +79,7 @@ def preload(sessions: sessionmaker[Session], keyring: object, people: list[Perso
             record = match_record(normalized)
             user = UserRow(uuid.uuid4(), "active", None, 1, now)
             row = IdentityRow(uuid.uuid4(), "preload", f"P-{p.pid}", user.id, raw, record)
+            row.issues = [issue.as_dict() for issue in normalized.issues]
             users.append(user)
             profiles.append((user.id, Profile(**normalized.golden_values())))
             rows.append(row)
