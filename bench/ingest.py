@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import (
     PreloadedStore,
+    Store,
     bearer_token,
     open_store,
     percentiles,
@@ -96,6 +97,26 @@ def preload(sessions: sessionmaker[Session], keyring: object, people: list[Perso
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM (ANALYZE)"))
     return time.perf_counter() - started
+
+
+def preloaded_store(
+    stack: ExitStack, keep_store: Path | None, count: int, people: list[Person] | None = None
+) -> tuple[PreloadedStore, Store]:
+    """A store of `count` preloaded users (`people`, else the generator's): the one kept in
+    `keep_store` cloned, else preloaded now (and kept there for the next run)."""
+    directory = keep_store or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    preloaded = stack.enter_context(PreloadedStore.open(directory, f"preload_{count}"))
+    store = open_store(preloaded.fresh_run(), preloaded.data_dir)
+    if preloaded.has_preload():
+        print(f"a kept {count:,}-user store, cloned")
+        return preloaded, store
+    if people is None:
+        people = generate(count, seed=7).people[:count]
+    seconds = preload(store.sessions, store.keyring, people)
+    print(f"preloaded {count:,} users in {seconds:.1f}s")
+    store.engine.dispose()  # no one may be connected while it is copied
+    preloaded.save_preload()
+    return preloaded, store
 
 
 def copy_baseline(sessions: sessionmaker[Session], signals: list[dict[str, Any]]) -> float:
@@ -376,19 +397,8 @@ def main() -> None:
     signals = bench_signals(stored, args.signals)
 
     with ExitStack() as stack:
-        directory = args.keep_store or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        preloaded = stack.enter_context(PreloadedStore.open(directory, f"preload_{args.preload}"))
+        preloaded, store = preloaded_store(stack, args.keep_store, args.preload, stored)
         data_dir = preloaded.data_dir
-        kept = preloaded.has_preload()
-        url = preloaded.fresh_run()
-        store = open_store(url, data_dir)
-        if kept:
-            print(f"a kept {len(stored):,}-user store, cloned")
-        else:
-            preload_s = preload(store.sessions, store.keyring, stored)
-            print(f"preloaded {len(stored):,} users in {preload_s:.1f}s")
-            store.engine.dispose()
-            preloaded.save_preload()
 
         baseline_s = copy_baseline(store.sessions, signals)
         store.engine.dispose()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from contextlib import ExitStack, suppress
 from datetime import date
@@ -22,9 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PreloadedStore, open_store, peak_rss_mib
-from bench.ingest import preload
-from bench.people import generate
+from bench.common import peak_rss_mib
+from bench.ingest import preloaded_store
 from bench.recompute import read_baseline
 from mds.gc_tuning import tune_for_resolution
 from mds.services.rekeying import CHUNK, Normalize, RekeyProgress, normalizing, rebuild_match_keys
@@ -44,18 +42,7 @@ def main() -> None:
     wanted = args.identities or args.preload
 
     with ExitStack() as stack:
-        directory = args.keep_store or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        preloaded = stack.enter_context(PreloadedStore.open(directory, f"preload_{args.preload}"))
-        kept = preloaded.has_preload()
-        store = open_store(preloaded.fresh_run(), preloaded.data_dir)
-        if kept:
-            print(f"a kept {args.preload:,}-user store, cloned")
-        else:
-            people = generate(args.preload, seed=7).people[: args.preload]
-            seconds = preload(store.sessions, store.keyring, people)
-            print(f"preloaded {args.preload:,} users in {seconds:.1f}s")
-            store.engine.dispose()  # no one may be connected while it is copied
-            preloaded.save_preload()
+        _, store = preloaded_store(stack, args.keep_store, args.preload)
         tune_for_resolution()
 
         baseline_s = read_baseline(store.sessions, store.keyring, wanted, args.chunk)
