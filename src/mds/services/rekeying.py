@@ -4,8 +4,9 @@ Blocking rules change between versions (a new kind of key); identities stored be
 old keys only, so a new record could not reach them through the new kind until they changed.
 Normalization changes too (a phone the numbering plan does not list began to be compared): with
 `normalize`, each identity's comparison record and data-quality issues are first made again
-from its raw attributes. Golden records are left as they are: survivorship reads the same
-valid values, and an identity's next signal re-derives its user's anyway.
+from its raw attributes. Golden records are left as they are (that change touched only what
+is compared; a change to valid values would need its users survived again, which an identity's
+next signal does for its user).
 Rebuilding walks the identities in id order, a chunk per transaction, and is safe while ingest
 runs: each chunk's users are locked FOR SHARE before their identities are read, as a batch
 reading candidates does, so a concurrent merge or split either committed before or waits.
