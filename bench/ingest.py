@@ -422,7 +422,7 @@ def main() -> None:
             scaled_s = baseline_s * len(updates) / len(signals)
             measure_import(env, updates_path, None, 1, len(updates), scaled_s, preloaded)
 
-        if args.posts < 2:  # percentiles need two
+        if not args.posts:
             return
         posts = generate(args.posts, seed=99).signals[: args.posts]
         latencies, server_mib = post_latencies(env, [e.signal for e in posts], args.rate)

@@ -157,10 +157,7 @@ def test_renormalizing_compares_what_an_older_normalization_left_out(
         [row] = identities.load_by_ids(session, keyring, list(session.scalars(_IDS)))
         assert row.record is not None and row.record.phone == "+447631669032"
         row.record = replace(row.record, phone=None)
-        session.execute(
-            text("UPDATE source_identities SET match_record_enc = :r"),
-            {"r": identities.encrypt_record(keyring, row)},
-        )
+        identities.update_records(session, keyring, [row])
         session.execute(text("DELETE FROM match_keys WHERE key_type = 'phone'"))
         session.commit()
 

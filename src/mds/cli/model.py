@@ -101,13 +101,13 @@ def rebuild_keys_command(
     upgrade that adds a kind of key). Safe while ingest runs."""
     started = time.monotonic()
 
+    def changed(progress: RekeyProgress) -> str:
+        records = f", {progress.records:,} records renormalized" if renormalize else ""
+        return f"{progress.keys:,} keys changed{records}"
+
     def report(progress: RekeyProgress) -> None:
         rate = progress.identities / max(time.monotonic() - started, 1e-9)
-        records = f", {progress.records:,} records renormalized" if renormalize else ""
-        console.print(
-            f"{progress.identities:,} identities, {progress.keys:,} keys changed{records}"
-            f" ({rate:,.0f}/s)"
-        )
+        console.print(f"{progress.identities:,} identities, {changed(progress)} ({rate:,.0f}/s)")
 
     with cli_runtime() as runtime:
         normalize = (
@@ -118,7 +118,4 @@ def rebuild_keys_command(
         done = rebuild_match_keys(
             runtime.sessions, runtime.keyring, chunk=chunk, on_chunk=report, normalize=normalize
         )
-    records = f", {done.records:,} records renormalized" if renormalize else ""
-    console.print(
-        f"rebuilt the keys of {done.identities:,} identities ({done.keys:,} keys changed{records})"
-    )
+    console.print(f"rebuilt the keys of {done.identities:,} identities ({changed(done)})")

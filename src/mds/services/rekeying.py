@@ -21,7 +21,7 @@ from datetime import date
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mds.domain.normalization import NormalizedRecord, normalize_attributes
@@ -33,7 +33,7 @@ from mds.store import match_keys
 from mds.store import source_identities as identities
 from mds.store import users as user_store
 from mds.store.bulk import any_of
-from mds.store.models import SourceIdentity, table_of
+from mds.store.models import SourceIdentity
 
 CHUNK = 2_000
 # Raw attributes → what normalization makes of them today.
@@ -123,19 +123,5 @@ def _renormalize(
         if record != row.record or issues != row.issues:
             row.record, row.issues = record, issues
             changed.append(row)
-    if changed:
-        table = table_of(SourceIdentity)
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values(match_record_enc=bindparam("record"), quality_issues=bindparam("issues")),
-            [
-                {
-                    "row_id": row.id,
-                    "record": identities.encrypt_record(keyring, row),
-                    "issues": row.issues,
-                }
-                for row in changed
-            ],
-        )
+    identities.update_records(session, keyring, changed)
     return len(changed)

@@ -152,7 +152,7 @@ def load_by_ids(session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]) ->
     return _rows(session, keyring, _columns().where(any_of(_T.c.id, wanted)))
 
 
-def encrypt_record(keyring: Keyring, row: IdentityRow) -> bytes | None:
+def _encrypted_record(keyring: Keyring, row: IdentityRow) -> bytes | None:
     """The identity's comparison record as stored (none once erased)."""
     if row.record is None or row.erased_as_of is not None:
         return None
@@ -168,7 +168,7 @@ def _values(keyring: Keyring, row: IdentityRow) -> dict[str, Any]:
         "attributes_enc": keyring.encrypt_json(row.raw, attributes_cell(row.id))
         if row.erased_as_of is None
         else None,
-        "match_record_enc": encrypt_record(keyring, row),
+        "match_record_enc": _encrypted_record(keyring, row),
         "attribute_times": row.times,
         "quality_issues": row.issues,
         "link_kind": row.link_kind,
@@ -199,6 +199,21 @@ def update_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow])
     session.execute(
         update(_T).where(_T.c.id == bindparam("row_id")).values(**changed, updated_at=func.now()),
         params,
+    )
+
+
+def update_records(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:
+    """Write these identities' comparison records and data-quality issues, nothing else."""
+    if not rows:
+        return
+    session.execute(
+        update(_T)
+        .where(_T.c.id == bindparam("row_id"))
+        .values(match_record_enc=bindparam("record"), quality_issues=bindparam("issues")),
+        [
+            {"row_id": row.id, "record": _encrypted_record(keyring, row), "issues": row.issues}
+            for row in rows
+        ],
     )
 
 
