@@ -16,6 +16,7 @@ from mds.matching.decision import (
     decide,
     guards,
     linking_score,
+    score_guards,
 )
 from mds.matching.em import train, train_per_block, u_from_random_pairs, unblocked
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
@@ -156,6 +157,10 @@ def test_nicknames_and_single_component_dates() -> None:
         ("Ana", "Ada", "different"),  # too short to call either a misspelling
         ("Aa", "Ana", "close"),  # but a short name with a letter dropped is one
         ("Juan", "Julia", "different"),
+        ("Makr", "Mwrk", "close"),  # two slips of one name, mark
+        ("Jirn", "James", "nickname"),  # jim misread (rn for m), a form of james
+        ("Jm", "Jmes", "nickname"),  # jim or jem, and james: forms of one name either way
+        ("Mara", "Molly", "different"),  # mara could be mary (molly), or maria, marta, sara
     ],
 )
 def test_given_name_levels_recognise_misreadings_not_other_names(
@@ -199,13 +204,13 @@ def test_a_swapped_record_with_a_nickname_is_the_same_person() -> None:
 
 
 def test_one_identity_of_a_user_linking_cleanly_is_enough() -> None:
-    # The strongest pair is with an identity whose given name is a typo (Bb): it is guarded,
+    # The strongest pair is with an identity whose given name is garbled (Rbt): it is guarded,
     # and must not stop the clean link the other identity makes.
     home = {"line1": "25 Oak Street", "postal_code": "LS1 1HS", "locality": "Leeds"}
     shared = {"date_of_birth": "1972-10-28", "address": home}
     incoming = record(given_name="Hil", family_name="Robert", phone="+447931401958", **shared)
     held = [
-        record(given_name="Bb", family_name="Hill", phone="+447931401958", **shared),
+        record(given_name="Rbt", family_name="Hill", phone="+447931401958", **shared),
         record(given_name="Robert", family_name="Hill", email="rh@example.com", **shared),
     ]
     scorer = PairScorer(DEFAULT_PARAMETERS, None, DEFAULT_PARAMETERS.prior_weight)
@@ -344,10 +349,10 @@ def _eva_at_home(born: str) -> MatchRecord:
     )
 
 
-def _jirn_with_anas_id(born: str) -> MatchRecord:
+def _jirn_with_anas_id(born: str | None, family: str = "García López") -> MatchRecord:
     return record(
         given_name="Jirn",
-        family_name="García López",
+        family_name=family,
         date_of_birth=born,
         government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
     )
@@ -369,6 +374,14 @@ def test_the_same_id_and_birth_date_link_whatever_the_given_name_says() -> None:
     decision = decide([_candidate("u1", _jirn_with_anas_id("2015-06-30"))], Thresholds())
     assert decision.outcome is Outcome.REVIEW
     assert "given names differ" in decision.review[0].reasons
+
+
+def test_the_same_id_and_surname_link_when_no_birth_date_can_tell() -> None:
+    decision = decide([_candidate("u1", _jirn_with_anas_id(None))], Thresholds())
+    assert decision.outcome is Outcome.LINK
+    # Under another surname the id alone does not overrule the given name.
+    other_surname = _candidate("u1", _jirn_with_anas_id(None, family="Pérez"))
+    assert "given names differ" in score_guards(other_surname.score)
 
 
 def test_a_household_member_born_another_year_is_a_new_user_not_a_question() -> None:

@@ -16,6 +16,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from mds.domain.normalization.names import (
     are_nicknames,
     is_known_given_name,
+    known_readings,
     nickname_forms,
     ocr_key,
 )
@@ -58,6 +59,23 @@ def _typo_of_nickname(a: str, b: str) -> bool:
     )
 
 
+def _slips_of(a: str, b: str, related: Callable[[str, str], bool]) -> bool:
+    """Slips of names that are related, whichever name each slip is read as (makr and mwrk are
+    both mark; jirn is jim, a form of james). Two known names are names, not slips."""
+    if is_known_given_name(a) and is_known_given_name(b):
+        return False
+    readings_a, readings_b = known_readings(a), known_readings(b)
+    return (
+        bool(readings_a and readings_b)
+        and all(any(related(x, y) for y in readings_b) for x in readings_a)
+        and all(any(related(x, y) for x in readings_a) for y in readings_b)
+    )
+
+
+def _same_or_nicknames(a: str, b: str) -> bool:
+    return a == b or are_nicknames(a, b)
+
+
 # Names repeat across a batch (common names meet each other thousands of times): the string
 # rules are pure, so their answers are kept.
 NAME_CACHE_SIZE = 1 << 16
@@ -77,6 +95,8 @@ def _given(a: str, b: str) -> str:
         ("close", lambda: similarity >= 0.92 or _misread(a, b)),
         ("close", lambda: _misspelt(first_a, first_b)),
         ("nickname", lambda: _typo_of_nickname(first_a, first_b)),
+        ("close", lambda: _slips_of(first_a, first_b, str.__eq__)),
+        ("nickname", lambda: _slips_of(first_a, first_b, _same_or_nicknames)),
         ("phonetic", lambda: phonetic(first_a) == phonetic(first_b)),
         ("fuzzy", lambda: similarity >= 0.80),
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from mds.matching.comparisons import NULL
 from mds.matching.scoring import PairScore
 
 UserKey = TypeVar("UserKey", bound=Hashable)
@@ -59,6 +60,8 @@ class Decision(Generic[UserKey]):
 
 # Agreement on one of these is evidence about the person, beyond their name. Phone and address
 # are not on the list: a household shares them.
+SAME_SURNAME_LEVELS = {"exact", "close", "token_overlap"}
+
 IDENTIFYING_LEVELS = {
     "date_of_birth": {"exact", "transposed", "one_component"},
     "email": {"exact", "canonical", "close"},
@@ -92,10 +95,20 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
     id_agrees = score.level("government_id") in {"exact", "one_edit"}
     personal_id_agrees = score.level("email") in {"exact", "canonical"} or id_agrees
     # Twins share a birth date, never a government id: the same id and birth date are one
-    # person whatever the given name says (a typo, a changed name).
-    same_id_and_birth = id_agrees and score.level("date_of_birth") == "exact"
+    # person whatever the given name says (a typo, a changed name). So is the same id under
+    # the same surname when one side has no birth date: the id types MDS takes name one person.
+    # A risk taken knowingly: a parent's id copied onto a child's form that gives no birth date
+    # links; with the child's birth date it differs, and goes to review.
+    birth = score.level("date_of_birth")
+    same_id_and_birth = id_agrees and birth == "exact"
+    same_id_and_surname = (
+        score.level("government_id") == "exact"
+        and birth == NULL
+        and not score.names_swapped
+        and score.level("family_name") in SAME_SURNAME_LEVELS
+    )
     names_differ = "different" in name_levels or ("fuzzy" in name_levels and not personal_id_agrees)
-    if names_differ and not same_id_and_birth:
+    if names_differ and not (same_id_and_birth or same_id_and_surname):
         reasons.append("given names differ")
     # A namesake in the household (father and son) has another birth date and another id; the
     # same id under the same given name makes the other birth date a data-entry error.

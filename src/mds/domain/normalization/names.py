@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from rapidfuzz.distance import DamerauLevenshtein
+
 from mds.domain.normalization.text import display, fold
 
 
@@ -86,3 +88,28 @@ def _known_given_names() -> frozenset[str]:
 def is_known_given_name(folded: str) -> bool:
     """Whether the reference lists hold this given name (a misspelling usually is not there)."""
     return folded in _known_given_names()
+
+
+@lru_cache(maxsize=65_536)
+def known_readings(folded: str) -> frozenset[str]:
+    """The known given names an unknown one is a single slip of (makr, mwrk → mark; jirn →
+    jim); a known name reads as itself. A slip is an OCR confusion or one edit, and for a name
+    under four letters only a dropped letter or two swapped ones (jm, jmi → jim): short names
+    have many real neighbours that the lists lack."""
+    known = _known_given_names()
+    if folded in known:
+        return frozenset({folded})
+    key = ocr_key(folded)
+    return frozenset(
+        name
+        for name in known
+        if ocr_key(name) == key or (_within_one_edit(folded, name) and _long_enough(folded, name))
+    )
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    return DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1
+
+
+def _long_enough(slip: str, name: str) -> bool:
+    return len(name) >= 4 or (len(name) == 3 and (len(slip) == 2 or sorted(slip) == sorted(name)))
