@@ -224,7 +224,7 @@ class Recompute:
             ws.add_identity(row)
         for user in users.values():
             ws.add_user(user)
-        ws.rejected = review.rejected_pairs(session, sorted(users))
+        ws.rejected = review.rejected_pairs(session, users)
 
         frequency, population = term_frequency(
             session,

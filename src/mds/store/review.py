@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,7 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> list[ReviewItem]:
 
 
 def rejected_pairs(
-    session: Session, user_ids: Sequence[uuid.UUID]
+    session: Session, user_ids: Iterable[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], float]:
     """Pairs among these users a reviewer rejected (or split apart), with the highest score
     they were rejected at."""
@@ -99,7 +99,7 @@ _OPEN_PAIRS = text(f"{_OPEN_SIDE.format('user_a')} UNION {_OPEN_SIDE.format('use
 
 
 def open_pairs(
-    session: Session, user_ids: Sequence[uuid.UUID]
+    session: Session, user_ids: Iterable[uuid.UUID]
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """The pairs of the open items about these users."""
     wanted = list(set(user_ids))

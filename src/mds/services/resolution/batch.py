@@ -122,7 +122,7 @@ class Batch:
         kept = {row[3] for row in found}
         user_ids = kept | {r.user_id for r in existing.values() if r.user_id is not None}
         # Users these are queued against: a change this batch makes may settle the question.
-        ws.open_pairs = review.open_pairs(session, sorted(user_ids))
+        ws.open_pairs = review.open_pairs(session, user_ids)
         user_ids |= {u for pair in ws.open_pairs for u in pair}
         # Locked before their identities are read, so what is read is what a concurrent merge
         # or split committed, never half of it. The users of the records being updated will
@@ -139,7 +139,7 @@ class Batch:
             ws.add_identity(row)
         for user in users.values():
             ws.add_user(user)
-        ws.rejected = review.rejected_pairs(session, sorted(user_ids))
+        ws.rejected = review.rejected_pairs(session, user_ids)
         for key_type, key_hash, identity_id, _user in found:
             ws.index_key((key_type, key_hash), identity_id)
 
