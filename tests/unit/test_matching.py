@@ -382,6 +382,15 @@ def test_the_same_id_and_surname_link_when_no_birth_date_can_tell() -> None:
     # Under another surname the id alone does not overrule the given name.
     other_surname = _candidate("u1", _jirn_with_anas_id(None, family="Pérez"))
     assert "given names differ" in score_guards(other_surname.score)
+    # Names swapped on one form (García López, Jirn): the surname still agrees, crosswise.
+    swapped = record(
+        given_name="García López",
+        family_name="Jirn",
+        government_id={"type": "national_id", "country": "ES", "value": "12345678Z"},
+    )
+    candidate = _candidate("u1", swapped)
+    assert candidate.score.names_swapped
+    assert decide([candidate], Thresholds()).outcome is Outcome.LINK
 
 
 def test_a_household_member_born_another_year_is_a_new_user_not_a_question() -> None:

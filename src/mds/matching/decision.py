@@ -101,11 +101,12 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
     # links; with the child's birth date it differs, and goes to review.
     birth = score.level("date_of_birth")
     same_id_and_birth = id_agrees and birth == "exact"
+    # Crosswise, the level that agrees is the surname, whichever side was swapped.
+    surname_agrees = bool(
+        (name_levels if score.names_swapped else {score.level("family_name")}) & SAME_SURNAME_LEVELS
+    )
     same_id_and_surname = (
-        score.level("government_id") == "exact"
-        and birth == NULL
-        and not score.names_swapped
-        and score.level("family_name") in SAME_SURNAME_LEVELS
+        score.level("government_id") == "exact" and birth == NULL and surname_agrees
     )
     names_differ = "different" in name_levels or ("fuzzy" in name_levels and not personal_id_agrees)
     if names_differ and not (same_id_and_birth or same_id_and_surname):
