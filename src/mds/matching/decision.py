@@ -58,10 +58,11 @@ class Decision(Generic[UserKey]):
     review: tuple[Proposal[UserKey], ...] = field(default=())
 
 
-# Agreement on one of these is evidence about the person, beyond their name. Phone and address
-# are not on the list: a household shares them.
+# Surnames this alike are one surname (a typo, one of two Spanish surnames dropped).
 SAME_SURNAME_LEVELS = {"exact", "close", "token_overlap"}
 
+# Agreement on one of these is evidence about the person, beyond their name. Phone and address
+# are not on the list: a household shares them.
 IDENTIFYING_LEVELS = {
     "date_of_birth": {"exact", "transposed", "one_component"},
     "email": {"exact", "canonical", "close"},
@@ -157,7 +158,7 @@ def linking_score(scores: Sequence[PairScore], thresholds: Thresholds) -> PairSc
     combination) speaks for the pair: the strongest that links cleanly, else the strongest.
 
     A user holds several identities of one person; one of them matching cleanly is enough, and
-    a typo in another (Bb for Bob) must not block the link that identity alone would make.
+    a garbled name in another (Rbt for Robert) must not block the link that one would make.
     """
     ranked = sorted(scores, key=lambda s: s.match_weight, reverse=True)
     for score in ranked:
