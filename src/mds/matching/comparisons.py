@@ -36,15 +36,14 @@ def _misread(a: str, b: str) -> bool:
 
 
 def _misspelt(a: str, b: str) -> bool:
-    """One edit from a known given name, and not a known name itself (dayid ~ david); two
-    known names one letter apart are two names (marta, maria). Short names have many real
-    neighbours missing from the lists (ana, ada): of those, only a dropped letter counts (aa)."""
+    """A slip of a known given name, and not a known name itself (dayid ~ david); two known
+    names one letter apart are two names (marta, maria). What counts as a slip, short names
+    included (ana, ada: not one; aa: one), is `known_readings`'s rule."""
     known_a, known_b = is_known_given_name(a), is_known_given_name(b)
     if known_a == known_b:
         return False
     known, other = (a, b) if known_a else (b, a)
-    long_enough = len(known) >= 4 or (len(known) == 3 and len(other) == 2)
-    return long_enough and DamerauLevenshtein.distance(a, b) <= 1
+    return known in known_readings(other)
 
 
 def _typo_of_nickname(a: str, b: str) -> bool:

@@ -220,7 +220,7 @@ def update_records(session: Session, keyring: Keyring, rows: Sequence[IdentityRo
 # Below this many identities an exact count is cheap (an index-only scan: 11 ms for 100k,
 # measured). The planner's estimate moves when autovacuum happens to analyze the table, and
 # term frequencies are shares of this count, so with the estimate from 10,000 identities on,
-# borderline links in a load of that size depended on autovacuum's timing.
+# borderline links in a load of that size could follow autovacuum's timing.
 EXACT_COUNT_BELOW = 50_000
 
 
