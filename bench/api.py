@@ -28,10 +28,10 @@ import httpx2 as httpx
 import psutil
 from sqlalchemy import text
 
-from bench.common import bearer_token, bench_database, open_store
-from bench.ingest import free_port, preload
+from bench.common import bearer_token, bench_database, free_port, open_store
 from bench.loadgen import LoadResult, python_load, wrk_load
 from bench.people import generate
+from bench.preload import preload
 
 READ_SCOPE = "mds:read:pii"
 # wrk 4 adds the requests a stalled connection held back to its latency histogram

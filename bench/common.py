@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -172,3 +173,9 @@ class PreloadedStore:
         """Keep the run database, as it is now, as the preload (no one may be connected)."""
         with psycopg.connect(self.server.uri(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.template}" TEMPLATE "{RUN_DATABASE}"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import peak_rss_mib, percentiles
-from bench.ingest import preloaded_store
+from bench.preload import preloaded_store
 from mds.cli.recompute_workers import PassOptions, recompute_in_workers
 from mds.gc_tuning import tune_for_resolution
 from mds.security.keyring import Keyring

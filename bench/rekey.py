@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import peak_rss_mib
-from bench.ingest import preloaded_store
+from bench.preload import preloaded_store
 from bench.recompute import read_baseline
 from mds.gc_tuning import tune_for_resolution
 from mds.services.rekeying import CHUNK, Normalize, RekeyProgress, normalizing, rebuild_match_keys
