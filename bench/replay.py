@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import febrl
 from bench.ceiling import Described, closed_links, describe
 from bench.febrl import FILES as FEBRL_FILES
+from bench.pairwise import match_records
 from bench.people import PROFILES, generate
-from bench.quality import match_records
 from mds.matching import decision
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import Thresholds, clearly_different, score_guards
