@@ -15,6 +15,7 @@ from mds.matching.decision import (
 from mds.matching.parameters import DEFAULT_PARAMETERS
 from mds.matching.record import MatchRecord
 from mds.matching.scoring import PairScorer, score_pair
+from mds.matching.term_share import TermShare
 from tests.unit.matching_helpers import ANA, ANA_ATTRIBUTES, record
 
 
@@ -180,3 +181,51 @@ def test_a_signal_matching_two_users_merges_them() -> None:
 def test_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="thresholds"):
         Thresholds(link=0.5, review=0.9)
+
+
+HOME = {"line1": "Calle Alcalá 45", "postal_code": "08046", "locality": "Barcelona"}
+NURIA = {"given_name": "Nuria", "family_name": "López", "phone": "+34631355756", "address": HOME}
+RARE_NURIA = {"given_name": TermShare(0.001, 0.001), "family_name": TermShare(0.02, 0.02)}
+
+
+def _nuria_scorer() -> PairScorer:
+    return PairScorer(DEFAULT_PARAMETERS, lambda field, value: RARE_NURIA[field], -10.0)
+
+
+def test_a_link_on_the_household_alone_gives_way_to_a_pair_whose_birth_dates_differ() -> None:
+    # A household of two Nurias: the mother's identity that gave no birth date joined the
+    # daughter's user (rare name, same phone and address). The mother's record with her own
+    # birth date matches that identity cleanly, and the daughter's not at all.
+    held = [
+        record(**NURIA, email="lopez.nuria@example.com"),
+        record(**NURIA, date_of_birth="1988-11-16"),
+    ]
+    incoming = record(**NURIA, date_of_birth="1959-12-23")
+    scorer = _nuria_scorer()
+    scores = scorer.scores_between([incoming], held)
+    household_only = next(s for s in scores if s.level("date_of_birth") == "null")
+    assert household_only.probability >= Thresholds().link and score_guards(household_only) == ()
+    assert "birth dates differ" in score_guards(linking_score(scores, Thresholds()))
+    # Without the daughter's identity it speaks: one person for all anyone can tell.
+    alone = scorer.scores_between([incoming], held[:1])
+    assert linking_score(alone, Thresholds()) is household_only
+    # A clean pair that something identifies (the same email) speaks whatever another says.
+    emailed = record(**NURIA, email="lopez.nuria@example.com", date_of_birth="1959-12-23")
+    chosen = linking_score(scorer.scores_between([emailed], held), Thresholds())
+    assert chosen.level("email") == "exact" and score_guards(chosen) == ()
+
+
+def test_a_record_linking_two_users_on_the_household_alone_bridges_them_not_merges() -> None:
+    scorer = _nuria_scorer()
+    incoming = record(**NURIA, email="n@example.com")
+    same_email = record(**NURIA, email="n@example.com", date_of_birth="1988-11-16")
+    born_1959 = record(**NURIA, date_of_birth="1959-12-23")
+    candidates = [
+        Candidate("emailed", scorer.pair(incoming, same_email)),
+        Candidate("household", scorer.pair(incoming, born_1959)),
+        Candidate("emailed too", scorer.pair(incoming, record(**NURIA, email="n@example.com"))),
+    ]
+    decision = decide(candidates, Thresholds())
+    assert decision.outcome is Outcome.LINK and decision.user == "emailed"
+    assert decision.merge == ("emailed too",)
+    assert decision.bridged == ("household",)

@@ -56,10 +56,16 @@ class Decision(Generic[UserKey]):
     score: PairScore | None
     merge: tuple[UserKey, ...] = ()  # other users the signal proves to be the same person
     review: tuple[Proposal[UserKey], ...] = field(default=())
+    # Other users it links on the names and household alone (the best user aside): merged
+    # unless their own birth dates differ, as a record silent on the birth date could bridge
+    # two namesakes of one household.
+    bridged: tuple[UserKey, ...] = ()
 
 
 # Surnames this alike are one surname (a typo, one of two Spanish surnames dropped).
 SAME_SURNAME_LEVELS = {"exact", "close", "token_overlap"}
+
+BIRTH_DATES_DIFFER = "birth dates differ"
 
 # Agreement on one of these is evidence about the person, beyond their name. Phone and address
 # are not on the list: a household shares them.
@@ -115,11 +121,15 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
     # A namesake in the household (father and son) has another birth date and another id; the
     # same id under the same given name makes the other birth date a data-entry error.
     if score.level("date_of_birth") == "different" and (names_differ or not id_agrees):
-        reasons.append("birth dates differ")
-    identified = any(score.level(f) in levels for f, levels in IDENTIFYING_LEVELS.items())
-    if not identified and not _household_and_rare_name(score):
+        reasons.append(BIRTH_DATES_DIFFER)
+    if not identified(score) and not _household_and_rare_name(score):
         reasons.append("only the names agree")
     return tuple(reasons)
+
+
+def identified(score: PairScore) -> bool:
+    """Some field beyond the names and the household agrees (see IDENTIFYING_LEVELS)."""
+    return any(score.level(f) in levels for f, levels in IDENTIFYING_LEVELS.items())
 
 
 def clearly_different(score: PairScore) -> bool:
@@ -159,14 +169,21 @@ def linking_score(scores: Sequence[PairScore], thresholds: Thresholds) -> PairSc
 
     A user holds several identities of one person; one of them matching cleanly is enough, and
     a garbled name in another (Rbt for Robert) must not block the link that one would make.
+    But a pair that links on the household alone (nothing identifying agrees) gives way to a
+    pair whose birth dates differ: that is how a namesake in the household would chain onto a
+    user, through an identity that gave no birth date.
     """
     ranked = sorted(scores, key=lambda s: s.match_weight, reverse=True)
-    for score in ranked:
-        if score.probability < thresholds.link:
-            break
-        if not score_guards(score):
-            return score
-    return ranked[0]
+    clean = (s for s in ranked if s.probability >= thresholds.link and not score_guards(s))
+    first = next(clean, None)
+    if first is None:
+        return ranked[0]
+    if identified(first):
+        return first
+    differing = next((s for s in ranked if BIRTH_DATES_DIFFER in score_guards(s)), None)
+    if differing is None:
+        return first
+    return next((s for s in clean if identified(s)), differing)
 
 
 def decide(candidates: Sequence[Candidate[UserKey]], thresholds: Thresholds) -> Decision[UserKey]:
@@ -186,13 +203,14 @@ def decide(candidates: Sequence[Candidate[UserKey]], thresholds: Thresholds) -> 
             Proposal(candidate.user, candidate.score, risk, reasons or ("score below link",))
         )
     if linkable:
-        best = linkable[0]
+        best, others = linkable[0], linkable[1:]
         return Decision(
             Outcome.LINK,
             best.user,
             best.score,
-            merge=tuple(c.user for c in linkable[1:]),
+            merge=tuple(c.user for c in others if identified(c.score)),
             review=tuple(proposals),
+            bridged=tuple(c.user for c in others if not identified(c.score)),
         )
     if proposals:
         return Decision(Outcome.REVIEW, None, proposals[0].score, review=tuple(proposals))

@@ -12,13 +12,16 @@ from mds.domain.normalization import NormalizedRecord, normalize_attributes
 from mds.domain.signals import EventType, Signal
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import (
+    BIRTH_DATES_DIFFER,
     Candidate,
     Decision,
     Outcome,
     Proposal,
     Risk,
     decide,
+    identified,
     linking_score,
+    score_guards,
 )
 from mds.matching.record import MatchRecord, match_record
 from mds.matching.scoring import PairScore, PairScorer
@@ -226,9 +229,12 @@ class Resolver:
                 self.ws.attach(row, target)
                 row.link_kind, row.match_score, row.model_version = "auto", score, version
             else:
-                target = self._merge_or_queue(existing, target, decision.score, score)
+                bridge = decision.score is not None and not identified(decision.score)
+                target = self._merge_or_queue(existing, target, decision.score, score, bridge)
             for other in decision.merge:
                 target = self._merge_or_queue(target, other, decision.score, score)
+            for other in decision.bridged:
+                target = self._merge_or_queue(target, other, decision.score, score, bridge=True)
             self._queue_reviews(target, decision)
             return Status.LINKED, target, score
 
@@ -245,19 +251,20 @@ class Resolver:
         return status, existing, score
 
     def _queue_reviews(self, user_id: uuid.UUID, decision: Decision[uuid.UUID]) -> None:
-        for proposal in decision.review:
-            explanation = proposal.score.explanation(self.config.parameters.version)
-            explanation["reasons"] = list(proposal.reasons)
-            self.ws.reviews.append(
-                PendingReview(
-                    user_id, proposal.user, proposal.score.probability, explanation, proposal.risk
-                )
-            )
+        for p in decision.review:
+            self._queue_pair(user_id, p.user, p.score, p.reasons, p.risk)
 
     def _merge_or_queue(
-        self, a: uuid.UUID, b: uuid.UUID, pair: PairScore | None, score: float | None
+        self,
+        a: uuid.UUID,
+        b: uuid.UUID,
+        pair: PairScore | None,
+        score: float | None,
+        bridge: bool = False,
     ) -> uuid.UUID:
-        """Merge two users the signal links, unless their own records conflict (then review)."""
+        """Merge two users the signal links, unless their own records conflict (then review).
+        A `bridge` (a link on the names and household alone) also waits for review when the
+        two users' birth dates differ."""
         a, b = self.ws.survivor(a), self.ws.survivor(b)
         held_a = [m.record for m in self.ws.member_rows(a) if m.record is not None]
         held_b = [m.record for m in self.ws.member_rows(b) if m.record is not None]
@@ -268,15 +275,24 @@ class Resolver:
             # A steward decided these are two people: only new evidence reopens the question
             # (the review queue drops the proposal unless its score beats the rejected one).
             found = (*found, "kept apart by a steward")
-        if not found:
-            return self.merge(a, b, "signal links both users", score)
-        if pair is not None:
-            explanation = pair.explanation(self.config.parameters.version)
-            explanation["reasons"] = list(found)
-            self.ws.reviews.append(
-                PendingReview(a, b, pair.probability, explanation, str(Risk.HIGH))
-            )
-        return a
+        if found:
+            if pair is not None:
+                self._queue_pair(a, b, pair, found, Risk.HIGH)
+            return a
+        if bridge and a != b:
+            pairs = (self.scorer.pair(x, y) for x in held_a for y in held_b)
+            differing = next((p for p in pairs if BIRTH_DATES_DIFFER in score_guards(p)), None)
+            if differing is not None:
+                self._queue_pair(a, b, differing, (BIRTH_DATES_DIFFER,), Risk.NORMAL)
+                return a
+        return self.merge(a, b, "signal links both users", score)
+
+    def _queue_pair(
+        self, a: uuid.UUID, b: uuid.UUID, pair: PairScore, reasons: tuple[str, ...], risk: Risk
+    ) -> None:
+        explanation = pair.explanation(self.config.parameters.version)
+        explanation["reasons"] = list(reasons)
+        self.ws.reviews.append(PendingReview(a, b, pair.probability, explanation, str(risk)))
 
     def merge(self, a: uuid.UUID, b: uuid.UUID, reason: str, score: float | None) -> uuid.UUID:
         """Merge two users; the older one survives (stable whatever the arrival order)."""
