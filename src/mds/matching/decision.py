@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import takewhile
 from typing import Generic, TypeVar
 
 from mds.matching.comparisons import NULL
@@ -174,7 +175,8 @@ def linking_score(scores: Sequence[PairScore], thresholds: Thresholds) -> PairSc
     user, through an identity that gave no birth date.
     """
     ranked = sorted(scores, key=lambda s: s.match_weight, reverse=True)
-    clean = (s for s in ranked if s.probability >= thresholds.link and not score_guards(s))
+    linking = takewhile(lambda s: s.probability >= thresholds.link, ranked)
+    clean = (s for s in linking if not score_guards(s))
     first = next(clean, None)
     if first is None:
         return ranked[0]
