@@ -384,6 +384,9 @@ def main() -> None:
             f" precision {precision:.4f}, F1 {f1:.4f}, recall with review {review_recall:.4f},"
             f" agreement with run 1 {jaccard(linked, first):.4f}"
         )
+        if args.examples:
+            label = f"FALSE LINK (--workers {args.workers})"
+            show_examples(signals, sorted(linked - truth), label, args.examples)
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 

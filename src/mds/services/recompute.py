@@ -229,11 +229,9 @@ class Recompute:
         frequency, population = term_frequency(
             session,
             self.keyring,
-            ws,
             records,
             stored=identities.approximate_count(session),
             term_counts=self.term_counts,
-            arriving=0,
             caution=0.0,  # the store as it settled: see RARITY_CAUTION
         )
         prior = self.config.parameters.prior_weight_for(population)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -145,20 +146,26 @@ class Batch:
 
     def _term_frequency(self) -> tuple[TermFrequency, int]:
         # Term frequency matters for exact agreement, i.e. for the incoming records' own values:
-        # the signals' attributes and what their source identities already hold.
-        records = [self.views[i].record for i in self.fresh]
+        # the signals' attributes and what their source identities already hold. The identities
+        # the batch brings are counted up front, all of them: counted one by one as they were
+        # resolved, the first of a common name in a young store's batch found it rare.
+        records: list[MatchRecord] = []
+        arriving: dict[tuple[str, str], MatchRecord] = {}
         for i in self.fresh:
             held = self.ws.by_source.get(self.signals[i].key)
-            if held is not None and held.record is not None:
+            if held is None:
+                arriving.setdefault(self.signals[i].key, self.views[i].record)
+                continue
+            records.append(self.views[i].record)
+            if held.record is not None:
                 records.append(held.record)
         return term_frequency(
             self.session,
             self.keyring,
-            self.ws,
             records,
             stored=self.population(self.session),
             term_counts=self.term_counts,
-            arriving=len(self.fresh),
+            arriving=list(arriving.values()),
             caution=RARITY_CAUTION,
         )
 
@@ -232,25 +239,27 @@ def with_survivor(ws: Workspace, outcome: SignalOutcome) -> SignalOutcome:
 def term_frequency(
     session: Session,
     keyring: Keyring,
-    ws: Workspace,
     records: Sequence[MatchRecord],
     *,
     stored: int,
     term_counts: Callable[[Session, Sequence[HashedKey], int], dict[HashedKey, int]],
-    arriving: int,
+    arriving: Sequence[MatchRecord] = (),
     caution: float,
 ) -> tuple[TermFrequency, int]:
     """How common each name value of these records is, in a store of `stored` identities that
-    `arriving` more are joining, and that population (at least MIN_TF_POPULATION). `caution`:
-    how many deviations out each share's bound is taken (RARITY_CAUTION while ingesting)."""
-    counts = term_counts(session, [k for r in records for k in hashed_tf_keys(r, keyring)], stored)
-    counted = stored + arriving
+    the `arriving` ones are joining (counted with them), and that population (at least
+    MIN_TF_POPULATION). `caution`: how many deviations out each share's bound is taken
+    (RARITY_CAUTION while ingesting)."""
+    joining = Counter(k for r in arriving for k in hashed_tf_keys(r, keyring))
+    held = [k for r in records for k in hashed_tf_keys(r, keyring)]
+    counts = term_counts(session, [*joining, *held], stored)
+    counted = stored + len(arriving)
     population = max(counted, MIN_TF_POPULATION)
 
     @cache  # one batch's names: the keyed hash is the costly part
     def frequency(field: str, value: str) -> TermShare | None:
         key = tf_key(field, value, keyring)
-        total = counts.get(key, 0) + ws.tf_batch.get(key, 0)
+        total = counts.get(key, 0) + joining.get(key, 0)
         return term_share(total, counted, MIN_TF_POPULATION, caution) if total else None
 
     return frequency, population

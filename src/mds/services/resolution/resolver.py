@@ -27,7 +27,7 @@ from mds.matching.record import MatchRecord, match_record
 from mds.matching.scoring import PairScore, PairScorer
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
-from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys
+from mds.services.resolution.keys import hashed_blocking_keys
 from mds.services.resolution.merging import merge_into
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.workspace import PendingReview, Workspace
@@ -109,9 +109,6 @@ class Resolver:
         status, user_id, score = self._apply_decision(row, decision)
         for key in keys:
             self.ws.index_key(key, row.id)
-        if row.id in self.ws.new_identities:
-            for tf_key in hashed_tf_keys(row.record, self.keyring):
-                self.ws.tf_batch[tf_key] += 1
         return self._outcome(signal, status, user_id, score, signal_issues)
 
     # --- steps -----------------------------------------------------------------------------

@@ -59,7 +59,6 @@ class Workspace:
     reviews: list[PendingReview] = field(default_factory=list)
     erased_identities: set[uuid.UUID] = field(default_factory=set)
     normalized: dict[uuid.UUID, NormalizedRecord] = field(default_factory=dict)
-    tf_batch: defaultdict[HashedKey, int] = field(default_factory=lambda: defaultdict(int))
     # Blocking keys already hashed for a record this batch, so writing them does not hash again.
     record_keys: dict[MatchRecord, list[HashedKey]] = field(default_factory=dict)
     # Users whose next event is of a given kind whatever changed (unmerge, split), with the
