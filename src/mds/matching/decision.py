@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import takewhile
@@ -133,6 +133,11 @@ def identified(score: PairScore) -> bool:
     return any(score.level(f) in levels for f, levels in IDENTIFYING_LEVELS.items())
 
 
+def birth_dates_differ(scores: Iterable[PairScore]) -> PairScore | None:
+    """The first of these scores whose birth dates differ enough to guard the pair, if any."""
+    return next((s for s in scores if BIRTH_DATES_DIFFER in score_guards(s)), None)
+
+
 def clearly_different(score: PairScore) -> bool:
     """Another given name and another birth date: two people, however much their household
     shares (surname, phone, address, which can score high). Not a question for a steward,
@@ -182,7 +187,7 @@ def linking_score(scores: Sequence[PairScore], thresholds: Thresholds) -> PairSc
         return ranked[0]
     if identified(first):
         return first
-    differing = next((s for s in ranked if BIRTH_DATES_DIFFER in score_guards(s)), None)
+    differing = birth_dates_differ(ranked)
     if differing is None:
         return first
     return next((s for s in clean if identified(s)), differing)

@@ -18,10 +18,10 @@ from mds.matching.decision import (
     Outcome,
     Proposal,
     Risk,
+    birth_dates_differ,
     decide,
     identified,
     linking_score,
-    score_guards,
 )
 from mds.matching.record import MatchRecord, match_record
 from mds.matching.scoring import PairScore, PairScorer
@@ -277,8 +277,7 @@ class Resolver:
                 self._queue_pair(a, b, pair, found, Risk.HIGH)
             return a
         if bridge and a != b:
-            pairs = (self.scorer.pair(x, y) for x in held_a for y in held_b)
-            differing = next((p for p in pairs if BIRTH_DATES_DIFFER in score_guards(p)), None)
+            differing = birth_dates_differ(self.scorer.pair(x, y) for x in held_a for y in held_b)
             if differing is not None:
                 self._queue_pair(a, b, differing, (BIRTH_DATES_DIFFER,), Risk.NORMAL)
                 return a
