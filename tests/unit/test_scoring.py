@@ -113,3 +113,27 @@ def test_two_users_are_compared_on_every_identity_of_both() -> None:
     pairs = [score_pair(a, b, DEFAULT_PARAMETERS, None, prior) for a in user_a for b in user_b]
     assert between.match_weight >= max(p.match_weight for p in pairs)
     assert between.level("phone") == "exact" and between.level("email") == "exact"
+
+
+def test_a_name_agreeing_crosswise_is_as_common_as_in_its_commoner_role() -> None:
+    # García María against María García: read with either side swapped, García is compared as
+    # a given name, where no one has it. It is the commonest of surnames all the same, and
+    # agreeing crosswise must not make it worth more than agreeing as the surname it is.
+    shares = {
+        ("given_name", "maria"): TermShare(0.14, 0.14),
+        ("family_name", "garcia"): TermShare(0.05, 0.05),
+    }
+
+    def tf(field: str, value: str) -> TermShare | None:
+        return shares.get((field, value))
+
+    maria = MatchRecord(given="maria", family="garcia", dob="1996-01-11")
+    swapped = MatchRecord(given="garcia", family="maria", dob="1996-01-11")
+    straight = score_pair(maria, maria, DEFAULT_PARAMETERS, tf)
+    crosswise = score_pair(swapped, maria, DEFAULT_PARAMETERS, tf)
+    assert crosswise.names_swapped
+    assert crosswise.match_weight < straight.match_weight
+    weight = {c.field: c.weight for c in crosswise.contributions}
+    usual = {c.field: c.weight for c in straight.contributions}
+    names = ("given_name", "family_name")
+    assert sum(weight[f] for f in names) == pytest.approx(sum(usual[f] for f in names), abs=0.05)

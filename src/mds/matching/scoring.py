@@ -121,14 +121,27 @@ def score_pair(
         # Either side may be the swapped one, and that decides which crossed pair of names is
         # compared as given names (nicknames, known-name typos) and which as surnames: try both,
         # which also keeps the score of a pair the same whichever record arrived first.
+        either = _either_role(tf) if tf is not None else None
         for x, y in ((a, _names_swapped(b)), (_names_swapped(a), b)):
             # Swapping names changes only the name fields: the others are reused.
-            names = {c.field: c for c in _contributions(x, y, params, tf, NAME_COMPARISONS)}
+            names = {c.field: c for c in _contributions(x, y, params, either, NAME_COMPARISONS)}
             crossed = tuple(names.get(c.field, c) for c in straight)
             crossed_total = prior + sum(c.weight for c in crossed) - SWAP_PENALTY_BITS
             if crossed_total > best.match_weight:
                 best = PairScore(crossed_total, crossed, names_swapped=True)
     return best
+
+
+def _either_role(tf: TermFrequency) -> TermFrequency:
+    """Term frequencies for names compared crosswise, where a value may be a given name or a
+    surname (which one depends on the side taken as swapped): as common as it is in its commoner
+    role. García agreeing crosswise is a common surname, not a given name no one has."""
+
+    def frequency(field: str, value: str) -> TermShare | None:
+        shares = [s for s in (tf("given_name", value), tf("family_name", value)) if s is not None]
+        return max(shares, key=lambda s: s.share) if shares else None
+
+    return frequency
 
 
 def _names_swapped(record: MatchRecord) -> MatchRecord:
