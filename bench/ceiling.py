@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+from bench.pairwise import closure
 from mds.matching.blocking import blocking_keys
 from mds.matching.parameters import DEFAULT_PARAMETERS
 from mds.matching.record import MatchRecord
@@ -86,19 +87,9 @@ def link_descriptions(described: Described, linkable: set[tuple[Any, ...]]) -> t
 
 def closed_links(described: Described, links: Iterable[tuple[int, int]]) -> tuple[float, float]:
     """(precision, recall) of these links once closed transitively (as users hold records)."""
-    parent = list(range(len(described.person)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, j in links:
-        parent[find(i)] = find(j)
     clusters: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(parent)):
-        clusters[find(i)].append(i)
+    for i, root in closure(range(len(described.person)), links).items():
+        clusters[root].append(i)
     linked = {pair for ids in clusters.values() for pair in combinations(ids, 2)}
     hits = len(linked & described.truth)
     return hits / max(len(linked), 1), hits / max(len(described.truth), 1)

@@ -5,15 +5,17 @@ records as the matcher sees them."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.people import Emitted
 from mds.domain.normalization import normalize_attributes
 from mds.matching.blocking import blocking_keys
 from mds.matching.record import MatchRecord, match_record
 
+T = TypeVar("T")
 Record = tuple[str, str]
 Pair = tuple[Record, Record]
 
@@ -44,21 +46,27 @@ def linkage(result: dict[str, Any], truth: set[Pair]) -> tuple[float, float, flo
     return precision, recall, f1, len(with_review & truth) / len(truth)
 
 
-def clusters_with_reviews(
-    assignment: dict[Record, object], reviews: list[tuple[object, object]]
-) -> dict[Record, object]:
-    parent: dict[object, object] = {}
+def closure(items: Iterable[T], pairs: Iterable[tuple[T, T]]) -> dict[T, T]:
+    """Each item's representative once the pairs are closed transitively (union-find)."""
+    parent: dict[T, T] = {}
 
-    def find(x: object) -> object:
+    def find(x: T) -> T:
         parent.setdefault(x, x)
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    for a, b in reviews:
+    for a, b in pairs:
         parent[find(a)] = find(b)
-    return {record: find(user) for record, user in assignment.items()}
+    return {x: find(x) for x in items}
+
+
+def clusters_with_reviews(
+    assignment: dict[Record, object], reviews: list[tuple[object, object]]
+) -> dict[Record, object]:
+    roots = closure(set(assignment.values()), reviews)
+    return {record: roots[user] for record, user in assignment.items()}
 
 
 def jaccard(a: set[Pair], b: set[Pair]) -> float:
