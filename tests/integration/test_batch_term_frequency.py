@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mds.matching.record import MatchRecord
+from mds.matching.term_share import TermShare
 from mds.security.keyring import Keyring
+from mds.services.resolution.batch import term_frequency
+from mds.services.resolution.keys import tf_key
 from mds.services.resolution.outcomes import Status
+from mds.store import match_keys
+from tests.integration.helpers import identities_with_key
 from tests.integration.ingest_helpers import service, signal
 
 MARIA = {"given_name": "María", "family_name": "González"}
@@ -38,3 +44,26 @@ def test_a_common_name_is_common_to_the_first_signals_of_a_batch_too(
     a, b = outcomes[0], outcomes[1]
     assert a.status is Status.CREATED
     assert b.status is not Status.LINKED and b.user_id != a.user_id
+
+
+def test_a_batch_knows_how_common_its_names_are_in_each_others_role(
+    db_session: Session, keyring: Keyring
+) -> None:
+    # García, María (names swapped) meets María García crosswise: García is then compared as
+    # a given name, and counts as common as it is among surnames, even in a batch where no
+    # one else carries it as a surname.
+    identities_with_key(db_session, keyring, tf_key("family_name", "garcia", keyring), 50)
+
+    frequency, _ = term_frequency(
+        db_session,
+        keyring,
+        [],
+        stored=1_000,
+        term_counts=lambda session, keys, stored: match_keys.term_counts(session, keys),
+        arriving=[MatchRecord(given="garcia", family="maria")],
+        caution=0.0,
+    )
+
+    surname = frequency("family_name", "garcia")
+    assert surname is not None and surname.share == 50 / 1_001
+    assert frequency("given_name", "garcia") == TermShare(1 / 1_001, 1 / 1_001)

@@ -20,7 +20,12 @@ from mds.matching.term_share import TermShare, term_share
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.crowded_keys import CrowdedKeys
-from mds.services.resolution.keys import hashed_blocking_keys, hashed_tf_keys, tf_key
+from mds.services.resolution.keys import (
+    crosswise_tf_keys,
+    hashed_blocking_keys,
+    hashed_tf_keys,
+    tf_key,
+)
 from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.persist import persist_workspace
 from mds.services.resolution.resolver import Resolver, SignalView
@@ -252,7 +257,8 @@ def term_frequency(
     (RARITY_CAUTION while ingesting)."""
     joining = Counter(k for r in arriving for k in hashed_tf_keys(r, keyring))
     held = [k for r in records for k in hashed_tf_keys(r, keyring)]
-    counts = term_counts(session, [*joining, *held], stored)
+    crosswise = [k for r in (*records, *arriving) for k in crosswise_tf_keys(r, keyring)]
+    counts = term_counts(session, [*joining, *held, *crosswise], stored)
     counted = stored + len(arriving)
     population = max(counted, MIN_TF_POPULATION)
 

@@ -31,6 +31,17 @@ def hashed_tf_keys(record: MatchRecord, keyring: Keyring) -> list[HashedKey]:
     return keys
 
 
+def crosswise_tf_keys(record: MatchRecord, keyring: Keyring) -> list[HashedKey]:
+    """The term-count keys of a record's names in each other's role: names compared crosswise
+    (one side swapped) count as common as in their commoner role."""
+    if not (record.given and record.family):
+        return []
+    return [
+        tf_key("given_name", record.family, keyring),
+        tf_key("family_name", record.given, keyring),
+    ]
+
+
 def tf_key(field: str, value: str, keyring: Keyring) -> HashedKey:
     kind = TF_KEY_TYPES[field]
     return (kind, keyring.blind_index(kind, value))
