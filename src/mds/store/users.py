@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
@@ -108,25 +108,24 @@ def insert_users(session: Session, rows: Sequence[UserRow]) -> None:
 
 
 def update_users(session: Session, rows: Sequence[UserRow]) -> None:
+    """Write the users' status, survivor and version: one statement over arrays, whatever the
+    count (an executemany runs one UPDATE per user on the server)."""
     if rows:
         session.execute(
-            update(_USERS)
-            .where(_USERS.c.id == bindparam("row_id"))
-            .values(
-                status=bindparam("status"),
-                merged_into=bindparam("merged_into"),
-                version=bindparam("version"),
-                updated_at=func.now(),
+            text(
+                "UPDATE canonical_users u SET status = d.status, merged_into = d.merged_into,"
+                " version = d.version, updated_at = now()"
+                " FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]),"
+                "   CAST(:survivors AS uuid[]), CAST(:versions AS integer[]))"
+                "   AS d(id, status, merged_into, version)"
+                " WHERE u.id = d.id"
             ),
-            [
-                {
-                    "row_id": r.id,
-                    "status": r.status,
-                    "merged_into": r.merged_into,
-                    "version": r.version,
-                }
-                for r in rows
-            ],
+            {
+                "ids": [r.id for r in rows],
+                "statuses": [r.status for r in rows],
+                "survivors": [r.merged_into for r in rows],
+                "versions": [r.version for r in rows],
+            },
         )
 
 
