@@ -37,6 +37,7 @@ from bench.common import (
 )
 from bench.people import Person, generate
 from bench.preload import person_attributes, preloaded_store
+from mds.config import DEFAULT_INGEST_BATCH_SIZE as DEFAULT_BATCH
 
 
 def copy_baseline(sessions: sessionmaker[Session], signals: list[dict[str, Any]]) -> float:
@@ -283,7 +284,7 @@ def main() -> None:
         "--posts", type=int, default=1_000, help="single-signal POSTs to time (0: none)"
     )
     parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument(
         "--workers",
         type=lambda text: [int(n) for n in text.split(",")],

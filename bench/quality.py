@@ -43,6 +43,7 @@ from bench.pairwise import (
     truth_pairs,
 )
 from bench.people import PROFILES, Emitted, generate
+from mds.config import DEFAULT_INGEST_BATCH_SIZE as DEFAULT_BATCH
 from mds.domain.signals import Signal
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.services.ingest import IngestService
@@ -206,7 +207,7 @@ def show_examples(signals: list[Emitted], pairs: list[Pair], label: str, count: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--persons", type=int, default=3_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--profile",
