@@ -75,6 +75,11 @@ def pairs_in(
     return tuple_(first, second).in_(select(values.c.a, values.c.b))
 
 
+def column_arrays(rows: Sequence[tuple[Any, ...]], *names: str) -> dict[str, list[Any]]:
+    """Rows as one bound array per column (`names` in column order), for `unnest`."""
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
 def rows_changed(result: object) -> int:
     """Rows a DML statement's result says it changed (`Session.execute` is typed as returning
     a plain Result, which has no rowcount)."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from mds.store.bulk import any_of, copy_rows, rows_changed
+from mds.store.bulk import any_of, column_arrays, copy_rows, rows_changed
 from mds.store.models import MatchKey, table_of
 
 HashedKey = tuple[str, bytes]
@@ -79,7 +78,7 @@ def replace_keys(
                 " CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS d(id, key_type, key_hash)"
                 f" WHERE {_SAME_ROW}"
             ),
-            _arrays(gone, "ids", "types", "hashes"),
+            column_arrays(gone, "ids", "types", "hashes"),
         )
     if moved:
         session.execute(
@@ -89,7 +88,7 @@ def replace_keys(
                 "   AS d(id, key_type, key_hash, user_id)"
                 f" WHERE {_SAME_ROW}"
             ),
-            _arrays(moved, "ids", "types", "hashes", "users"),
+            column_arrays(moved, "ids", "types", "hashes", "users"),
         )
     copy_rows(
         session,
@@ -114,11 +113,6 @@ def _stored_keys(
         ).where(any_of(MatchKey.source_identity_id, identity_ids))
     )
     return {(identity, t, bytes(h)): user for identity, t, h, user in rows}
-
-
-def _arrays(rows: Sequence[tuple[Any, ...]], *names: str) -> dict[str, list[Any]]:
-    """Rows as one bound array per column, for unnest."""
-    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
 def delete_keys(session: Session, identity_ids: Sequence[uuid.UUID]) -> int:

@@ -19,7 +19,7 @@ from mds.domain.ids import new_id
 from mds.domain.profile import PII_ATTRIBUTES, Profile
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.bulk import any_of, copy_rows
+from mds.store.bulk import any_of, column_arrays, copy_rows
 from mds.store.models import CanonicalProfile, CanonicalUser, table_of
 
 PROFILE_TABLE = "canonical_profiles"
@@ -120,12 +120,13 @@ def update_users(session: Session, rows: Sequence[UserRow]) -> None:
                 "   AS d(id, status, merged_into, version)"
                 " WHERE u.id = d.id"
             ),
-            {
-                "ids": [r.id for r in rows],
-                "statuses": [r.status for r in rows],
-                "survivors": [r.merged_into for r in rows],
-                "versions": [r.version for r in rows],
-            },
+            column_arrays(
+                [(r.id, r.status, r.merged_into, r.version) for r in rows],
+                "ids",
+                "statuses",
+                "survivors",
+                "versions",
+            ),
         )
 
 
