@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 from bench.people import Emitted
 from mds.domain.normalization import normalize_attributes
 from mds.matching.blocking import blocking_keys
+from mds.matching.parameters import DEFAULT_PARAMETERS
 from mds.matching.record import MatchRecord, match_record
+from mds.matching.scoring import score_pair
 
 T = TypeVar("T")
 Record = tuple[str, str]
@@ -101,3 +103,31 @@ def blocking_recall(
         keys[record] |= set(blocking_keys(match))
     found = sum(1 for a, b in truth if keys[a] & keys[b])
     return found / len(truth) if truth else 1.0
+
+
+# Levels at which a field says nothing for the pair: absent on a side, or in disagreement.
+SILENT_LEVELS = {"null", "different"}
+NAME_FIELDS = {"given_name", "family_name"}
+
+
+def missed_kinds(
+    signals: list[Emitted], records: list[MatchRecord], missed: Iterable[Pair]
+) -> dict[str, int]:
+    """Why pairs were not found: never compared (no blocking key in common), nothing but the
+    names agree (every other field absent or different), or something else also agrees."""
+    by_record = {
+        (e.signal["source_system"], e.signal["source_record_id"]): match
+        for e, match in zip(signals, records, strict=True)
+    }
+    kinds = {"never compared": 0, "only the names agree": 0, "more agrees": 0}
+    for a, b in missed:
+        first, second = by_record[a], by_record[b]
+        if not set(blocking_keys(first)) & set(blocking_keys(second)):
+            kinds["never compared"] += 1
+            continue
+        score = score_pair(first, second, DEFAULT_PARAMETERS)
+        more = any(
+            c.level not in SILENT_LEVELS for c in score.contributions if c.field not in NAME_FIELDS
+        )
+        kinds["more agrees" if more else "only the names agree"] += 1
+    return kinds

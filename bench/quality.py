@@ -39,6 +39,7 @@ from bench.pairwise import (
     jaccard,
     linkage,
     match_records,
+    missed_kinds,
     pair_set,
     truth_pairs,
 )
@@ -298,13 +299,18 @@ def main() -> None:
         print(f"  auto-link recall     {recall:.4f}")
         print(f"  auto-link F1         {f1:.4f}")
         print(f"  recall with review   {review_recall:.4f}")
+        with_review = pair_set(clusters_with_reviews(result["assignment"], result["reviews"]))
+        kinds = missed_kinds(signals, records, truth - with_review)
+        print(
+            f"  not found ({sum(kinds.values()):,} true pairs): "
+            + ", ".join(f"{kind} {n:,}" for kind, n in kinds.items())
+        )
         false_pairs = linked - truth
         if false_pairs:
             print(f"  false links          {len(false_pairs):,} pairs")
         if "recomputed" in result:
             print_recomputed(result["recomputed"], truth, args.recompute)
         if args.examples and run == 1:
-            with_review = pair_set(clusters_with_reviews(result["assignment"], result["reviews"]))
             persons_of: dict[object, set[int]] = defaultdict(set)
             person_by_record = {
                 (e.signal["source_system"], e.signal["source_record_id"]): e.person for e in signals
