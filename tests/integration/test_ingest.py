@@ -82,9 +82,56 @@ def test_resending_a_signal_changes_nothing(
         before = counts(session)
     [again, again_in_batch] = ingest.ingest([first, first])
     assert again.status is Status.DUPLICATE and again_in_batch.status is Status.DUPLICATE
-    assert again.user_id == created.user_id
+    assert again.user_id == again_in_batch.user_id == created.user_id
+    assert again.score == created.score
     with sessions() as session:
         assert counts(session) == before
+
+
+def test_a_signal_repeated_within_its_batch_answers_with_the_first_ones_user(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    first = signal("C-1", event_id="twice", **ANA)
+    [created, repeated] = service(sessions, keyring).ingest([first, first])
+    assert created.status is Status.CREATED and repeated.status is Status.DUPLICATE
+    assert repeated.user_id == created.user_id is not None
+
+
+def test_a_repeated_signal_answers_with_the_user_its_user_was_merged_into(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    ana = {"given_name": "Ana", "family_name": "García"}
+    by_phone = {"phone": "612345678", "date_of_birth": "1990-04-01"}
+    phoned = signal("S-1", source="signup", **ana, **by_phone)
+    [a] = ingest.ingest([signal("C-1", **ana, email="a@x.com")])
+    [b] = ingest.ingest([phoned])
+    [bridge] = ingest.ingest([signal("T-1", source="support", **ana, email="a@x.com", **by_phone)])
+    assert bridge.user_id == a.user_id != b.user_id, "the older user survives"
+    [again] = ingest.ingest([phoned])
+    assert again.status is Status.DUPLICATE
+    assert again.user_id == a.user_id
+
+
+def test_every_decision_keeps_its_explanation_in_the_audit_trail(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)
+    [created] = ingest.ingest([signal("C-1", **ANA)])
+    [linked] = ingest.ingest([signal("S-1", source="signup", **{**ANA, "given_name": "Anna"})])
+    assert created.status is Status.CREATED and linked.status is Status.LINKED
+    with sessions() as session:
+        details = {
+            row.details["event_id"]: row.details
+            for row in session.scalars(select(AuditLog).where(AuditLog.action == "signal.resolved"))
+        }
+    assert "explanation" not in details[created.event_id], "nothing to compare with"
+    explanation = details[linked.event_id]["explanation"]
+    assert explanation["model_version"] == details[linked.event_id]["model_version"]
+    assert explanation["probability"] == linked.score
+    levels = {f["field"]: f["level"] for f in explanation["fields"]}
+    assert levels["email"] == "exact" and levels["given_name"] != "exact"
+    assert "Ana" not in str(explanation), "levels and weights only, no values"
 
 
 def test_a_late_signal_never_overwrites_a_newer_value(

@@ -137,4 +137,5 @@ class IngestService:
         batch.answer_duplicates()
         if fresh:
             batch.resolve()
+            batch.answer_repeats()
         return [with_survivor(ws, outcomes[i]) for i in range(len(signals))]

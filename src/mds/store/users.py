@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,9 @@ from mds.store.bulk import any_of, column_arrays, copy_rows
 from mds.store.models import CanonicalProfile, CanonicalUser, table_of
 
 PROFILE_TABLE = "canonical_profiles"
+# Merge chains are short (a merged user's own merged_into is repointed on later merges only
+# lazily); the bound only stops a corrupt cycle from looping forever.
+MAX_MERGE_HOPS = 64
 _USERS = table_of(CanonicalUser)
 
 
@@ -157,6 +160,26 @@ def lock_users(
         .all()
     )
     return {r[0]: UserRow(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def survivors(session: Session, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The user each of these ended up at after merges (only the ids that were merged)."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        text(
+            "WITH RECURSIVE chain(start, id, hops) AS ("
+            "  SELECT id, merged_into, 1 FROM canonical_users"
+            "  WHERE id = ANY(:ids) AND merged_into IS NOT NULL"
+            "  UNION ALL"
+            "  SELECT chain.start, u.merged_into, chain.hops + 1"
+            "  FROM chain JOIN canonical_users u ON u.id = chain.id"
+            "  WHERE u.merged_into IS NOT NULL AND chain.hops < :bound"
+            ") SELECT DISTINCT ON (start) start, id FROM chain ORDER BY start, hops DESC"
+        ),
+        {"ids": list(user_ids), "bound": MAX_MERGE_HOPS},
+    ).all()
+    return {start: end for start, end in rows}
 
 
 def upsert_profiles(

@@ -17,11 +17,8 @@ from mds.security.keyring import Keyring
 from mds.services.errors import InvalidFieldError
 from mds.store import source_identities as identities
 from mds.store.models import CanonicalUser, MatchKey, SourceIdentity
-from mds.store.users import UserRecord, get_user
+from mds.store.users import MAX_MERGE_HOPS, UserRecord, get_user
 
-# Merge chains are short (a merged user's own merged_into is repointed on later merges only
-# lazily); the bound only stops a corrupt cycle from looping forever.
-MAX_MERGE_HOPS = 64
 MAX_LOOKUP_RESULTS = 100
 
 

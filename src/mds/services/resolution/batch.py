@@ -6,7 +6,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from sqlalchemy.orm import Session
@@ -72,19 +72,34 @@ class Batch:
     versions_read: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def answer_duplicates(self) -> None:
+        """Signals seen in an earlier batch: answered with what they became then, followed to
+        the user it was merged into since."""
         fresh = set(self.fresh)
         duplicates = [i for i in range(len(self.signals)) if i not in fresh]
         keys = [(self.signals[i].source_system, self.signals[i].event_id) for i in duplicates]
         prior = inbox.prior_outcomes(self.session, keys)
+        survivors = user_store.survivors(
+            self.session, {p.user_id for p in prior.values() if p.user_id is not None}
+        )
         for i, key in zip(duplicates, keys, strict=True):
             before = prior.get(key)
+            user_id = before.user_id if before else None
             self.outcomes[i] = SignalOutcome(
                 key[1],
                 key[0],
                 Status.DUPLICATE,
-                before.user_id if before else None,
+                survivors.get(user_id, user_id) if user_id else None,
                 before.score if before else None,
             )
+
+    def answer_repeats(self) -> None:
+        """Signals repeated within this batch: answered with what their first copy became."""
+        first = {(self.signals[i].source_system, self.signals[i].event_id): i for i in self.fresh}
+        for i, outcome in self.outcomes.items():
+            original = first.get((outcome.source_system, outcome.event_id))
+            if outcome.status is Status.DUPLICATE and original is not None:
+                became = self.outcomes[original]
+                self.outcomes[i] = replace(outcome, user_id=became.user_id, score=became.score)
 
     def resolve(self) -> None:
         self._load()
@@ -218,6 +233,7 @@ class Batch:
                         "user_id": str(outcome.user_id) if outcome.user_id else None,
                         "score": outcome.score,
                         "model_version": self.config.parameters.version,
+                        **({"explanation": outcome.explanation} if outcome.explanation else {}),
                     },
                 )
             )
@@ -231,14 +247,7 @@ def with_survivor(ws: Workspace, outcome: SignalOutcome) -> SignalOutcome:
     survivor = ws.survivor(outcome.user_id)
     if survivor == outcome.user_id:
         return outcome
-    return SignalOutcome(
-        outcome.event_id,
-        outcome.source_system,
-        outcome.status,
-        survivor,
-        outcome.score,
-        outcome.issues,
-    )
+    return replace(outcome, user_id=survivor)
 
 
 def term_frequency(

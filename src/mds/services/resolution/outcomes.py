@@ -27,6 +27,10 @@ class SignalOutcome:
     score: float | None = None
     issues: list[dict[str, str]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
+    # Each field's contribution and the model version behind the decision (None when nothing
+    # was decided: a duplicate, an erasure, an update that changed nothing). Kept in the audit
+    # trail with the decision, not sent back to the caller.
+    explanation: dict[str, Any] | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -109,7 +109,12 @@ class Resolver:
         status, user_id, score = self._apply_decision(row, decision)
         for key in keys:
             self.ws.index_key(key, row.id)
-        return self._outcome(signal, status, user_id, score, signal_issues)
+        explanation = None
+        if decision.score is not None:
+            explanation = decision.score.explanation(self.config.parameters.version)
+            if decision.outcome is Outcome.REVIEW:
+                explanation["reasons"] = list(decision.review[0].reasons)
+        return self._outcome(signal, status, user_id, score, signal_issues, explanation=explanation)
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -325,5 +330,15 @@ class Resolver:
         user_id: uuid.UUID | None,
         score: float | None,
         issues: list[dict[str, str]],
+        *,
+        explanation: dict[str, Any] | None = None,
     ) -> SignalOutcome:
-        return SignalOutcome(signal.event_id, signal.source_system, status, user_id, score, issues)
+        return SignalOutcome(
+            signal.event_id,
+            signal.source_system,
+            status,
+            user_id,
+            score,
+            issues,
+            explanation=explanation,
+        )
