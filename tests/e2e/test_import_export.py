@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+
 MDS = [sys.executable, "-m", "mds"]
 
 
@@ -151,3 +153,29 @@ def test_import_in_parallel_workers_keeps_each_person_whole(
     for person in range(len(people)):
         assert len({user_of[n] for n in range(person, 40, len(people))}) == 1
     assert len(set(user_of.values())) == len(people)
+
+
+def test_import_refuses_a_mapping_it_cannot_read(cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text("id,first\nA1,Eva\n")
+    csv = ("import", str(path), "--format", "csv", "--source", "crm")
+    malformed = run(cli_env, *csv, "--map", "id=source_record_id", "--map", "first")
+    assert malformed.returncode == 2
+    assert "'first' is not COLUMN=field" in malformed.stderr
+    jsonl = run(cli_env, "import", str(path), "--map", "id=source_record_id")
+    assert jsonl.returncode == 2 and "--format csv" in jsonl.stderr
+    assert "created" not in malformed.stderr + jsonl.stderr, "nothing was imported"
+
+
+def test_export_users_lists_live_users_suspended_ones_included(cli_env: dict[str, str]) -> None:
+    signals = [_signal(1, given_name="Ana", family_name="Ruiz"), _signal(2, given_name="Eva")]
+    assert run(cli_env, "import", "-", stdin="\n".join(signals) + "\n").returncode == 0
+    users = [json.loads(x) for x in run(cli_env, "export", "users").stdout.splitlines()]
+    assert len(users) == 2
+    with psycopg.connect(cli_env["DATABASE_URL"]) as conn:
+        conn.execute(
+            "UPDATE canonical_users SET status = 'suspended' WHERE id = %s", (users[0]["user_id"],)
+        )
+    exported = [json.loads(x) for x in run(cli_env, "export", "users").stdout.splitlines()]
+    statuses = {u["user_id"]: u["status"] for u in exported}
+    assert statuses == {users[0]["user_id"]: "suspended", users[1]["user_id"]: "active"}

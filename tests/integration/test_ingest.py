@@ -262,7 +262,16 @@ def test_delete_request_erases_the_source_identity(
         ).scalar_one()
         assert keys == 0
         record = users.get_user(session, keyring, kept.user_id)  # type: ignore[arg-type]
+        digests = dict(
+            session.execute(
+                select(AttributeLineage.source_identity_id, func.count(AttributeLineage.id))
+                .where(AttributeLineage.value_digest.is_not(None))
+                .group_by(AttributeLineage.source_identity_id)
+            ).all()
+        )
     assert record is not None and record.profile.locale is None  # only S-1 had supplied it
+    assert row.id not in digests, "no digest of what S-1 said is left to confirm a guess"
+    assert digests, "the identity that remains keeps its lineage"
 
 
 def test_erasing_the_last_identity_erases_the_user(
@@ -274,9 +283,15 @@ def test_erasing_the_last_identity_erases_the_user(
     with sessions() as session:
         record = users.get_user(session, keyring, created.user_id)  # type: ignore[arg-type]
         types = session.scalars(select(Outbox.type).order_by(Outbox.seq)).all()
+        payloads = session.scalars(select(Outbox.payload)).all()
+        digests = session.scalar(
+            select(func.count()).where(AttributeLineage.value_digest.is_not(None))
+        )
     assert record is not None and record.status == "erased"
     assert record.profile.given_name is None
     assert types[-1] == "user.erased"
+    assert not any("profile_enc" in p for p in payloads), "pending events lose the profile"
+    assert digests == 0
 
 
 def test_survivorship_prefers_trusted_names_and_recent_contacts(

@@ -10,7 +10,13 @@ import typer
 from sqlalchemy import Select, func, select
 
 from mds.cli.common import cli_runtime
-from mds.store.models import CanonicalProfile, CanonicalUser, PotentialDuplicate, SourceIdentity
+from mds.store.models import (
+    LIVE_STATUSES,
+    CanonicalProfile,
+    CanonicalUser,
+    PotentialDuplicate,
+    SourceIdentity,
+)
 from mds.store.users import decrypt_profile
 
 app = typer.Typer(help="Export identities, review items or golden records as JSONL.")
@@ -54,7 +60,8 @@ def users(
         bool, typer.Option("--all", help="Also merged and erased users")
     ] = False,
 ) -> None:
-    """Golden records: {user_id, status, version, given_name, …} (decrypted: PII)."""
+    """Golden records of live users, active or suspended: {user_id, status, version,
+    given_name, …} (decrypted: PII)."""
     with cli_runtime() as runtime:
         query = (
             select(CanonicalUser, CanonicalProfile)
@@ -62,7 +69,7 @@ def users(
             .order_by(CanonicalUser.id)
         )
         if not include_inactive:
-            query = query.where(CanonicalUser.status == "active")
+            query = query.where(CanonicalUser.status.in_(LIVE_STATUSES))
         with runtime.sessions() as session:
             for user, profile in session.execute(query.execution_options(yield_per=PAGE)):
                 golden = decrypt_profile(runtime.keyring, profile)

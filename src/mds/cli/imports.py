@@ -40,10 +40,17 @@ def _lines(
     stream: IO[str], fmt: FileFormat, source: str | None, mapping: list[str]
 ) -> Iterator[ParsedLine]:
     if fmt is FileFormat.JSONL:
-        return read_jsonl(stream)
+        if mapping:
+            raise typer.BadParameter(
+                "renames CSV columns; use it with --format csv", param_hint="--map"
+            )
+        return read_jsonl(stream, source_system=source)
     if not source:
         raise typer.BadParameter("--source is required with --format csv", param_hint="--source")
-    pairs = dict(m.split("=", 1) for m in mapping if "=" in m)
+    malformed = [m for m in mapping if "=" not in m or not all(m.split("=", 1))]
+    if malformed:
+        raise typer.BadParameter(f"{malformed[0]!r} is not COLUMN=field", param_hint="--map")
+    pairs = dict(m.split("=", 1) for m in mapping)
     return read_csv(
         stream,
         source_system=source,
@@ -58,7 +65,11 @@ def import_signals(
     *,
     fmt: Annotated[FileFormat, typer.Option("--format", help="jsonl or csv")] = FileFormat.JSONL,
     source: Annotated[
-        str | None, typer.Option(help="source_system for CSV rows that do not name one")
+        str | None,
+        typer.Option(
+            help="the file's source_system: CSV rows and JSONL lines that name none take it;"
+            " a JSONL line naming another is rejected"
+        ),
     ] = None,
     mapping: Annotated[
         list[str] | None, typer.Option("--map", help="CSV column rename, COLUMN=field (repeat)")

@@ -39,13 +39,13 @@ from mds.services.resolution.keys import hashed_blocking_keys
 from mds.services.resolution.resolver import Resolver
 from mds.services.resolution.survival import SurvivalResult, survive_users
 from mds.services.resolution.term_counts import TermCounts
-from mds.services.resolution.workspace import LIVE_STATUSES, Workspace
+from mds.services.resolution.workspace import Workspace
 from mds.services.transactions import in_transaction
 from mds.store import lineage, locks, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
 from mds.store.match_keys import HashedKey
-from mds.store.models import CanonicalUser
+from mds.store.models import LIVE_STATUSES, CanonicalUser
 
 CHUNK = 500
 ACTOR = "recompute"

@@ -29,7 +29,9 @@ class ParsedLine:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-def read_jsonl(stream: IO[str]) -> Iterator[ParsedLine]:
+def read_jsonl(stream: IO[str], *, source_system: str | None = None) -> Iterator[ParsedLine]:
+    """One signal per line. With `source_system`, a line that names none takes it, and a line
+    that names another is rejected (a file from one source, as its importer said)."""
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
@@ -38,6 +40,12 @@ def read_jsonl(stream: IO[str]) -> Iterator[ParsedLine]:
         except json.JSONDecodeError as exc:
             yield ParsedLine(number, None, [{"field": "", "message": f"invalid JSON: {exc.msg}"}])
             continue
+        if source_system is not None and isinstance(raw, dict):
+            named = raw.setdefault("source_system", source_system)
+            if named != source_system:
+                message = f"{named!r} is not the file's source, {source_system!r} (--source)"
+                yield ParsedLine(number, None, [{"field": "source_system", "message": message}])
+                continue
         yield _validate(number, raw)
 
 
@@ -51,9 +59,21 @@ def read_csv(
 ) -> Iterator[ParsedLine]:
     """CSV columns are attribute names (`address_postal_code`, `government_id_value`, …) or
     envelope fields; `mapping` renames file columns to those names first."""
-    reader = csv.DictReader(stream)
-    for offset, row in enumerate(reader, start=2):  # line 1 is the header
-        fields = {mapping.get(k, k): (v.strip() if v else "") for k, v in row.items() if k}
+    reader = csv.reader(stream)
+    header = next(reader, [])
+    while True:
+        number = reader.line_num + 1  # where the next row starts (a quoted value may span lines)
+        values = next(reader, None)
+        if values is None:
+            return
+        if not values:
+            continue  # a blank line
+        if len(values) > len(header):
+            message = f"{len(values)} values for the header's {len(header)} columns"
+            yield ParsedLine(number, None, [{"field": "", "message": message}])
+            continue
+        row = dict(zip(header, values, strict=False))  # missing trailing values are empty
+        fields = {mapping.get(k, k): v.strip() for k, v in row.items() if k}
         content = json.dumps(fields, sort_keys=True)
         envelope: dict[str, Any] = {
             "source_system": fields.pop("source_system", "") or source_system,
@@ -74,7 +94,7 @@ def read_csv(
             else:
                 attributes[name] = value
         envelope["attributes"] = attributes
-        yield _validate(offset, envelope)
+        yield _validate(number, envelope)
 
 
 def _validate(number: int, raw: Any) -> ParsedLine:

@@ -103,3 +103,16 @@ def forget_values(session: Session, user_ids: Sequence[uuid.UUID]) -> None:
                 superseded_at=func.coalesce(_T.c.superseded_at, func.now()),
             )
         )
+
+
+def forget_sources(
+    session: Session, user_ids: Sequence[uuid.UUID], identity_ids: Sequence[uuid.UUID]
+) -> None:
+    """Erasure of source identities: drop the value digests they supplied to these users
+    (the users' index finds the rows; lineage has none on the source identity)."""
+    if user_ids and identity_ids:
+        session.execute(
+            update(_T)
+            .where(any_of(_T.c.user_id, user_ids), any_of(_T.c.source_identity_id, identity_ids))
+            .values(value_digest=None)
+        )

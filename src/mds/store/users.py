@@ -182,6 +182,22 @@ def survivors(session: Session, user_ids: Collection[uuid.UUID]) -> dict[uuid.UU
     return {start: end for start, end in rows}
 
 
+def absorbed(session: Session, user_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+    """Every user merged, directly or through others, into one of these."""
+    if not user_ids:
+        return []
+    rows = session.execute(
+        text(
+            "WITH RECURSIVE absorbed(id) AS ("
+            "  SELECT id FROM canonical_users WHERE merged_into = ANY(:ids)"
+            "  UNION SELECT u.id FROM canonical_users u JOIN absorbed a ON u.merged_into = a.id"
+            ") SELECT id FROM absorbed"
+        ),
+        {"ids": list(user_ids)},
+    )
+    return [r[0] for r in rows]
+
+
 def upsert_profiles(
     session: Session, keyring: Keyring, profiles: Sequence[tuple[uuid.UUID, Profile]]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
+from mds.domain.events import UserEventType
 from mds.security.keyring import Keyring
 from mds.services.resolution.keys import identity_keys
 from mds.services.resolution.survival import SurvivalResult
@@ -38,6 +39,7 @@ def persist_workspace(
     merges.record(session, keyring, ws.merges)
     lineage.replace(session, survived.superseded, survived.lineage)
     outbox.add_events(session, keyring, survived.events, for_debezium=debezium)
+    _forget_erased(session, ws, survived)
     review.close_stale(session, sorted(ws.dirty_users))
     return [
         AuditEntry(
@@ -63,3 +65,15 @@ def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
     # rewritten here with the survivor, and no key is left pointing at the merged user.
     match_keys.replace_keys(session, keyed, new=ws.new_identities)
     match_keys.delete_keys(session, sorted(ws.erased_identities))
+
+
+def _forget_erased(session: Session, ws: Workspace, survived: SurvivalResult) -> None:
+    """What erased identities leave behind besides their rows: the digests of the values they
+    supplied, and, for a user with nothing left, the profiles sealed in its pending events."""
+    left = sorted(set(ws.erased_from.values()))
+    if left:
+        holders = [*left, *user_store.absorbed(session, left)]
+        lineage.forget_sources(session, holders, sorted(ws.erased_from))
+    erased = sorted({e.user_id for e in survived.events if e.type is UserEventType.ERASED})
+    if erased:
+        outbox.forget_profiles(session, [*erased, *user_store.absorbed(session, erased)])

@@ -315,12 +315,7 @@ class Resolver:
             )
             self.ws.add_identity(row)
             self.ws.new_identities.add(row.id)
-        user_id = self.ws.survivor(row.user_id) if row.user_id is not None else None
-        self.ws.detach(row)
-        row.raw, row.record, row.issues, row.times = {}, None, [], {}
-        row.erased_as_of = max(signal.occurred_at, row.erased_as_of or signal.occurred_at)
-        self.ws.erased_identities.add(row.id)
-        self.ws.normalized.pop(row.id, None)
+        user_id = self.ws.erase_identity(row, signal.occurred_at)
         return self._outcome(signal, Status.ERASED, user_id, None, [])
 
     def _outcome(

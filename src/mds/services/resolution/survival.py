@@ -15,8 +15,9 @@ from mds.domain.survivorship import Contribution, Winner, survive
 from mds.security.keyring import Keyring
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.resolver import normalize_raw
-from mds.services.resolution.workspace import LIVE_STATUSES, Workspace
+from mds.services.resolution.workspace import Workspace
 from mds.store.lineage import LineageEntry
+from mds.store.models import LIVE_STATUSES
 
 
 @dataclass

@@ -19,11 +19,9 @@ from mds.domain.normalization import NormalizedRecord
 from mds.matching.record import MatchRecord
 from mds.store.match_keys import HashedKey
 from mds.store.merges import MergeRecord
+from mds.store.models import LIVE_STATUSES
 from mds.store.source_identities import IdentityRow
 from mds.store.users import UserRow
-
-# Users new records can link to: a suspended account is still the same person.
-LIVE_STATUSES = ("active", "suspended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +56,8 @@ class Workspace:
     merged_away: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     reviews: list[PendingReview] = field(default_factory=list)
     erased_identities: set[uuid.UUID] = field(default_factory=set)
+    # The user each erased identity left (its values' lineage is kept under that user).
+    erased_from: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     normalized: dict[uuid.UUID, NormalizedRecord] = field(default_factory=dict)
     # Blocking keys already hashed for a record this batch, so writing them does not hash again.
     record_keys: dict[MatchRecord, list[HashedKey]] = field(default_factory=dict)
@@ -160,6 +160,19 @@ class Workspace:
         self.members[user_id].add(row.id)
         self.touch_identity(row)
         self.touch_user(user_id)
+
+    def erase_identity(self, row: IdentityRow, as_of: datetime) -> uuid.UUID | None:
+        """Detach an identity and drop everything it said; signals about it from before
+        `as_of` stay ignored. Returns the user it left, if any."""
+        left = self.survivor(row.user_id) if row.user_id is not None else None
+        if left is not None:
+            self.erased_from[row.id] = left
+        self.detach(row)
+        row.raw, row.record, row.issues, row.times = {}, None, [], {}
+        row.erased_as_of = max(as_of, row.erased_as_of or as_of)
+        self.erased_identities.add(row.id)
+        self.normalized.pop(row.id, None)
+        return left
 
     def detach(self, row: IdentityRow) -> None:
         if row.user_id is not None:

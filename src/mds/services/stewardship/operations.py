@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import AuditEntry
@@ -19,7 +18,7 @@ from mds.services.resolution.merging import merge_into, user_snapshot
 from mds.services.resolution.survival import public_profile
 from mds.services.stewardship.changes import Change
 from mds.services.transactions import in_transaction
-from mds.store import lineage, merges, outbox, review
+from mds.store import lineage, merges, review
 from mds.store import users as user_store
 from mds.store.merges import MergeRecord
 
@@ -247,31 +246,12 @@ class Stewardship:
         if user.status not in SETTABLE_STATUSES:
             change.require_active(user_id)  # names where a merged id went
         for row in ws.member_rows(user_id):
-            ws.detach(row)
-            row.raw, row.record, row.issues, row.times = {}, None, [], {}
-            # Signals about this record that happened before the erasure stay ignored.
-            row.erased_as_of = ws.now
-            ws.erased_identities.add(row.id)
+            ws.erase_identity(row, ws.now)
         ws.touch_user(user_id)
         change.audit.append(
             AuditEntry(actor, "user.erasure_requested", "user", str(user_id), {"reason": reason})
         )
         change.finish()  # no identity left: survivorship marks the user erased
-        absorbed = _merged_into(session, user_id)
-        lineage.forget_values(session, [user_id, *absorbed])
-        outbox.forget_profiles(session, [user_id, *absorbed])
+        # Every value digest, also those no source identity supplied (a steward's edit).
+        lineage.forget_values(session, [user_id, *user_store.absorbed(session, [user_id])])
         return Result(user_id)
-
-
-def _merged_into(session: Session, user_id: uuid.UUID) -> list[uuid.UUID]:
-    """Every user merged (directly or through others) into this one."""
-    rows = session.execute(
-        text(
-            "WITH RECURSIVE absorbed(id) AS ("
-            "  SELECT id FROM canonical_users WHERE merged_into = :user"
-            "  UNION SELECT u.id FROM canonical_users u JOIN absorbed a ON u.merged_into = a.id)"
-            " SELECT id FROM absorbed"
-        ),
-        {"user": user_id},
-    )
-    return [r[0] for r in rows]

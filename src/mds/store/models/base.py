@@ -26,6 +26,9 @@ NAMING_CONVENTION = {
 }
 
 USER_STATUSES = ("active", "merged", "erased", "suspended")
+# Users that records can still link to and whose golden record is kept (a suspended user
+# is the same person, not merged automatically).
+LIVE_STATUSES = ("active", "suspended")
 LINK_KINDS = ("auto", "manual")
 DUPLICATE_STATUSES = ("open", "merged", "rejected", "stale")
 RISKS = ("normal", "high")
