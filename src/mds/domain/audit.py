@@ -73,7 +73,10 @@ def _jsonb_value(value: Any) -> Any:
             raise ValueError(f"audit details cannot hold {value!r}: jsonb has no such number")
         if value == 0:
             return 0.0
-        return json.loads(format(Decimal(repr(value)), "f"))
+        written = repr(value)
+        if "e" not in written:
+            return value  # read back from jsonb as written: the common case, and the cheap one
+        return json.loads(format(Decimal(written), "f"))
     return str(value)
 
 

@@ -75,6 +75,20 @@ class PairScore:
             ],
         }
 
+    def brief(self, model_version: int) -> dict[str, Any]:
+        """The explanation in short, for the audit row every decision writes: each compared
+        field's level and weight (fields one side lacks weigh nothing and are left out)."""
+        return {
+            "model_version": model_version,
+            "probability": round(self.probability, 6),
+            **({"names_swapped": True} if self.names_swapped else {}),
+            "fields": {
+                c.field: [c.level, round(c.weight, 2)]
+                for c in self.contributions
+                if c.level != NULL
+            },
+        }
+
 
 def _contributions(
     a: MatchRecord,

@@ -111,7 +111,7 @@ class Resolver:
             self.ws.index_key(key, row.id)
         explanation = None
         if decision.score is not None:
-            explanation = decision.score.explanation(self.config.parameters.version)
+            explanation = decision.score.brief(self.config.parameters.version)
             if decision.outcome is Outcome.REVIEW:
                 explanation["reasons"] = list(decision.review[0].reasons)
         return self._outcome(signal, status, user_id, score, signal_issues, explanation=explanation)
