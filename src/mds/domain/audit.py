@@ -69,15 +69,19 @@ def _jsonb_value(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"audit details cannot hold {value!r}: jsonb has no such number")
-        if value == 0:
-            return 0.0
-        written = repr(value)
-        if "e" not in written:
-            return value  # read back from jsonb as written: the common case, and the cheap one
-        return json.loads(format(Decimal(written), "f"))
+        return _jsonb_float(value)
     return str(value)
+
+
+def _jsonb_float(value: float) -> Any:
+    if not math.isfinite(value):
+        raise ValueError(f"audit details cannot hold {value!r}: jsonb has no such number")
+    if value == 0:
+        return 0.0
+    written = repr(value)
+    if "e" not in written:
+        return value  # read back from jsonb as written: the common case, and the cheap one
+    return json.loads(format(Decimal(written), "f"))
 
 
 def _jsonb_key(key: Any) -> str:

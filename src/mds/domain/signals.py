@@ -38,7 +38,12 @@ Text = Annotated[str, StringConstraints(max_length=512)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # Numbers are taken as text: exports write phones, postcodes, birth dates and record ids as
+    # JSON numbers, and the value is judged by normalization (kept, or flagged as an issue),
+    # not refused with the whole signal. Anything else of the wrong type is malformed.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, coerce_numbers_to_str=True
+    )
 
 
 class Address(_Strict):
