@@ -52,3 +52,20 @@ def test_a_body_that_is_not_signals_is_refused(client: TestClient) -> None:
     response = client.post("/v1/signals", json="hello")
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_linked_source_says_why_it_was_linked(client: TestClient) -> None:
+    [created] = client.post("/v1/signals", json=SIGNAL).json()["results"]
+    crm = {**SIGNAL, "event_id": "api-5", "source_system": "crm", "source_record_id": "C-9"}
+    crm["attributes"] = {**SIGNAL["attributes"], "given_name": "Anna"}  # type: ignore[dict-item]
+    [linked] = client.post("/v1/signals", json=crm).json()["results"]
+    assert linked["decision"] == "linked" and linked["user_id"] == created["user_id"]
+    sources = client.get(f"/v1/users/{created['user_id']}/sources").json()["items"]
+    by_record = {s["source_record_id"]: s["last_decision"] for s in sources}
+    assert by_record["U-1"] is None, "made a user on its own: nothing was compared"
+    decision = by_record["C-9"]
+    assert decision["decision"] == "linked" and decision["event_id"] == "api-5"
+    assert decision["score"] == linked["score"]
+    fields = decision["explanation"]["fields"]
+    assert fields["email"][0] == "exact" and fields["given_name"][0] != "exact"
+    assert "model_version" in decision["explanation"]

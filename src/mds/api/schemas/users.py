@@ -48,6 +48,12 @@ class SourceModel(BaseModel):
     attributes: dict[str, Any] = Field(description="Raw attributes as last received")
     quality_issues: list[dict[str, Any]]
     observed: dict[str, Any] = Field(description="Per attribute: occurred_at of the held value")
+    last_decision: dict[str, Any] | None = Field(
+        None,
+        description="The engine's latest decision about this record: at, event_id, decision,"
+        " score and explanation (model version, probability, each compared field's level and"
+        " weight); null when none was scored (the record's first user was made for it alone)",
+    )
     created_at: str | None
     updated_at: str | None
 

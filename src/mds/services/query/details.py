@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mds.domain.masking import mask_attributes
@@ -48,8 +48,10 @@ def sources(
     )
     if after is not None:
         statement = statement.where(SourceIdentity.id > uuid.UUID(str(after[0])))
+    rows = [row for (row,) in session.execute(statement)]
+    decided = last_decisions(session, [(r.source_system, r.source_record_id) for r in rows])
     items, keys = [], []
-    for (row,) in session.execute(statement):
+    for row in rows:
         raw = keyring.decrypt_json(row.attributes_enc, attributes_cell(row.id)) or {}
         items.append(
             {
@@ -62,12 +64,49 @@ def sources(
                 "attributes": raw if pii else mask_attributes(raw),
                 "quality_issues": row.quality_issues,
                 "observed": {k: v.get("at") for k, v in row.attribute_times.items()},
+                "last_decision": decided.get((row.source_system, row.source_record_id)),
                 "created_at": _iso(row.created_at),
                 "updated_at": _iso(row.updated_at),
             }
         )
         keys.append([str(row.id)])
     return _page(items, keys, limit)
+
+
+def last_decisions(
+    session: Session, records: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest decision the engine made about each source record, from the audit trail:
+    what it became, the score, and why (each compared field's level and weight)."""
+    if not records:
+        return {}
+    entity_ids = [f"{system}/{record}" for system, record in records]
+    latest = (
+        select(func.max(AuditLog.seq))
+        .where(
+            AuditLog.entity_type == "source_identity",
+            AuditLog.entity_id.in_(entity_ids),
+            AuditLog.action == "signal.resolved",
+            AuditLog.details.has_key("explanation"),
+        )
+        .group_by(AuditLog.entity_id)
+    )
+    statement = select(AuditLog.entity_id, AuditLog.occurred_at, AuditLog.details).where(
+        AuditLog.entity_type == "source_identity",
+        AuditLog.entity_id.in_(entity_ids),
+        AuditLog.seq.in_(latest),
+    )
+    by_entity = dict(zip(entity_ids, records, strict=True))
+    return {
+        by_entity[entity_id]: {
+            "at": _iso(occurred_at),
+            "event_id": d.get("event_id"),
+            "decision": d.get("decision"),
+            "score": d.get("score"),
+            "explanation": d["explanation"],
+        }
+        for entity_id, occurred_at, d in session.execute(statement)
+    }
 
 
 def lineage(session: Session, user_id: uuid.UUID, *, after: list[Any] | None, limit: int) -> Page:
