@@ -276,6 +276,37 @@ def test_delete_request_erases_the_source_identity(
     assert digests, "the identity that remains keeps its lineage"
 
 
+def test_a_delete_request_that_arrives_late_erases_only_what_came_before_it(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # The source deleted its record on Nov 3 and it came back on Nov 5; the messages crossed.
+    ingest = service(sessions, keyring)
+    [first] = ingest.ingest(
+        [signal("C-1", at="2026-11-01T00:00:00Z", **{**ANA, "locale": "es-ES"})]
+    )
+    [back] = ingest.ingest([signal("C-1", at="2026-11-05T00:00:00Z", email="ana.new@example.com")])
+    delete = signal("C-1", event_type="delete_request", at="2026-11-03T00:00:00Z")
+    [erased] = ingest.ingest([delete])
+    [stale] = ingest.ingest([signal("C-1", at="2026-11-02T00:00:00Z", locale="en-GB")])
+    assert erased.status is Status.ERASED and erased.user_id == first.user_id == back.user_id
+    with sessions() as session:
+        identity = session.scalars(select(SourceIdentity)).one()
+        held = get_attributes(session, keyring, identity.id)
+        record = users.get_user(session, keyring, first.user_id)  # type: ignore[arg-type]
+        old_digests = session.scalar(
+            select(func.count()).where(
+                AttributeLineage.value_digest.is_not(None), AttributeLineage.is_current.is_(False)
+            )
+        )
+    assert held == {"email": "ana.new@example.com"}, "what came after the request stays"
+    assert identity.user_id == first.user_id
+    assert record is not None and record.status == "active"
+    assert record.profile.email == "ana.new@example.com"
+    assert record.profile.given_name is None and record.profile.locale is None
+    assert stale.status is Status.LINKED, "an older signal cannot bring erased values back"
+    assert old_digests == 0
+
+
 def test_erasing_the_last_identity_erases_the_user(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:

@@ -108,11 +108,17 @@ def forget_values(session: Session, user_ids: Sequence[uuid.UUID]) -> None:
 def forget_sources(
     session: Session, user_ids: Sequence[uuid.UUID], identity_ids: Sequence[uuid.UUID]
 ) -> None:
-    """Erasure of source identities: drop the value digests they supplied to these users
-    (the users' index finds the rows; lineage has none on the source identity)."""
+    """Erasure of source identities: drop the digests of the values they supplied to these
+    users that no longer stand (the users' index finds the rows; lineage has none on the
+    source identity). A current row stands for a value the identity still holds: one it said
+    after an erasure request that reached it late."""
     if user_ids and identity_ids:
         session.execute(
             update(_T)
-            .where(any_of(_T.c.user_id, user_ids), any_of(_T.c.source_identity_id, identity_ids))
+            .where(
+                any_of(_T.c.user_id, user_ids),
+                any_of(_T.c.source_identity_id, identity_ids),
+                _T.c.is_current.is_(False),
+            )
             .values(value_digest=None)
         )

@@ -68,12 +68,15 @@ def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
 
 
 def _forget_erased(session: Session, ws: Workspace, survived: SurvivalResult) -> None:
-    """What erased identities leave behind besides their rows: the digests of the values they
-    supplied, and, for a user with nothing left, the profiles sealed in its pending events."""
+    """What erasures leave behind besides the rows they emptied: the digests of the values
+    erased identities supplied, and for a user with nothing left every digest and the
+    profiles sealed in its pending events."""
     left = sorted(set(ws.erased_from.values()))
     if left:
         holders = [*left, *user_store.absorbed(session, left)]
         lineage.forget_sources(session, holders, sorted(ws.erased_from))
     erased = sorted({e.user_id for e in survived.events if e.type is UserEventType.ERASED})
     if erased:
-        outbox.forget_profiles(session, [*erased, *user_store.absorbed(session, erased)])
+        gone = [*erased, *user_store.absorbed(session, erased)]
+        lineage.forget_values(session, gone)
+        outbox.forget_profiles(session, gone)

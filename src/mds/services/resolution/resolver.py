@@ -315,7 +315,34 @@ class Resolver:
             )
             self.ws.add_identity(row)
             self.ws.new_identities.add(row.id)
+        if row.user_id is not None and self._held_after(row, signal.occurred_at):
+            return self._erase_until(signal, signal_id, row)
         user_id = self.ws.erase_identity(row, signal.occurred_at)
+        return self._outcome(signal, Status.ERASED, user_id, None, [])
+
+    @staticmethod
+    def _held_after(row: IdentityRow, moment: datetime) -> bool:
+        return any(datetime.fromisoformat(t["at"]) > moment for t in row.times.values())
+
+    def _erase_until(self, signal: Signal, signal_id: int, row: IdentityRow) -> SignalOutcome:
+        """A request that arrives after newer data of its record (the source deleted the
+        record, it came back, and the messages crossed): what the record said up to the request
+        is erased, what it said since stays. Each erased attribute keeps the request's time, so
+        an older signal cannot bring its value back."""
+        assert row.user_id is not None
+        user_id = self.ws.survivor(row.user_id)
+        for attribute, held in list(row.times.items()):
+            if datetime.fromisoformat(held["at"]) > signal.occurred_at:
+                continue
+            row.raw.pop(attribute, None)
+            row.times[attribute] = {"at": signal.occurred_at.isoformat(), "signal": signal_id}
+        normalized = normalize_raw(row.raw, self.config, self.today)
+        self.ws.normalized[row.id] = normalized
+        row.record = match_record(normalized)
+        row.issues = [issue.as_dict() for issue in normalized.issues]
+        self.ws.erased_from[row.id] = user_id
+        self.ws.touch_identity(row)
+        self.ws.touch_user(user_id)
         return self._outcome(signal, Status.ERASED, user_id, None, [])
 
     def _outcome(

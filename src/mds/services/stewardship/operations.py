@@ -18,7 +18,7 @@ from mds.services.resolution.merging import merge_into, user_snapshot
 from mds.services.resolution.survival import public_profile
 from mds.services.stewardship.changes import Change
 from mds.services.transactions import in_transaction
-from mds.store import lineage, merges, review
+from mds.store import merges, review
 from mds.store import users as user_store
 from mds.store.merges import MergeRecord
 
@@ -251,7 +251,7 @@ class Stewardship:
         change.audit.append(
             AuditEntry(actor, "user.erasure_requested", "user", str(user_id), {"reason": reason})
         )
-        change.finish()  # no identity left: survivorship marks the user erased
-        # Every value digest, also those no source identity supplied (a steward's edit).
-        lineage.forget_values(session, [user_id, *user_store.absorbed(session, [user_id])])
+        # No identity left: survivorship marks the user erased, and persisting it forgets every
+        # value digest (also those no source identity supplied) and the events' profiles.
+        change.finish()
         return Result(user_id)
