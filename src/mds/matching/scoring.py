@@ -80,7 +80,7 @@ class PairScore:
         field's level and weight (fields one side lacks weigh nothing and are left out)."""
         return {
             "model_version": model_version,
-            "probability": round(self.probability, 6),
+            "probability": self.probability,
             **({"names_swapped": True} if self.names_swapped else {}),
             "fields": {
                 c.field: [c.level, round(c.weight, 2)]
