@@ -74,3 +74,10 @@ def test_jsonl_lines_take_the_files_source_and_may_not_name_another() -> None:
 def test_without_a_source_a_jsonl_line_must_name_its_own() -> None:
     [line] = read_jsonl(io.StringIO(signal_line()))
     assert line.signal is None and line.errors[0]["field"] == "source_system"
+
+
+def test_a_short_row_reads_as_the_same_signal_as_with_its_empty_values_written() -> None:
+    [short] = csv_lines("source_record_id,given_name,email\nC-1,Ana\n")
+    [full] = csv_lines("source_record_id,given_name,email\nC-1,Ana,\n")
+    assert short.signal is not None and full.signal is not None
+    assert short.signal.event_id == full.signal.event_id

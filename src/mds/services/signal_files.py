@@ -72,7 +72,9 @@ def read_csv(
             message = f"{len(values)} values for the header's {len(header)} columns"
             yield ParsedLine(number, None, [{"field": "", "message": message}])
             continue
-        row = dict(zip(header, values, strict=False))  # missing trailing values are empty
+        # Missing trailing values are empty, as csv.DictReader made them: the event id derived
+        # from the row must not change between versions, or a re-import would not be a no-op.
+        row = dict(zip(header, values + [""] * (len(header) - len(values)), strict=True))
         fields = {mapping.get(k, k): v.strip() for k, v in row.items() if k}
         content = json.dumps(fields, sort_keys=True)
         envelope: dict[str, Any] = {
