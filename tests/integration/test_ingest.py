@@ -276,6 +276,9 @@ def test_delete_request_erases_the_source_identity(
     assert digests, "the identity that remains keeps its lineage"
 
 
+A_DNI = {"type": "national_id", "country": "ES", "value": "12345678Z"}
+
+
 def test_a_delete_request_that_arrives_late_erases_only_what_came_before_it(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:
@@ -287,7 +290,9 @@ def test_a_delete_request_that_arrives_late_erases_only_what_came_before_it(
     [back] = ingest.ingest([signal("C-1", at="2026-11-05T00:00:00Z", email="ana.new@example.com")])
     delete = signal("C-1", event_type="delete_request", at="2026-11-03T00:00:00Z")
     [erased] = ingest.ingest([delete])
-    [stale] = ingest.ingest([signal("C-1", at="2026-11-02T00:00:00Z", locale="en-GB")])
+    [stale] = ingest.ingest(
+        [signal("C-1", at="2026-11-02T00:00:00Z", locale="en-GB", government_id=A_DNI)]
+    )
     assert erased.status is Status.ERASED and erased.user_id == first.user_id == back.user_id
     with sessions() as session:
         identity = session.scalars(select(SourceIdentity)).one()
@@ -299,11 +304,12 @@ def test_a_delete_request_that_arrives_late_erases_only_what_came_before_it(
             )
         )
     assert held == {"email": "ana.new@example.com"}, "what came after the request stays"
+    assert record is not None and record.profile.government_id is None, "never held, still out"
     assert identity.user_id == first.user_id
     assert record is not None and record.status == "active"
     assert record.profile.email == "ana.new@example.com"
     assert record.profile.given_name is None and record.profile.locale is None
-    assert stale.status is Status.LINKED, "an older signal cannot bring erased values back"
+    assert stale.status is Status.LINKED, "older values stay out, held before or not"
     assert old_digests == 0
 
 

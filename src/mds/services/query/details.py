@@ -63,7 +63,8 @@ def sources(
                 "model_version": row.model_version,
                 "attributes": raw if pii else mask_attributes(raw),
                 "quality_issues": row.quality_issues,
-                "observed": {k: v.get("at") for k, v in row.attribute_times.items()},
+                # Times of values held; an erasure leaves its time on the others.
+                "observed": {k: v.get("at") for k, v in row.attribute_times.items() if k in raw},
                 "last_decision": decided.get((row.source_system, row.source_record_id)),
                 "created_at": _iso(row.created_at),
                 "updated_at": _iso(row.updated_at),

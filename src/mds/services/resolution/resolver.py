@@ -9,7 +9,7 @@ from typing import Any
 
 from mds.domain.ids import new_id
 from mds.domain.normalization import NormalizedRecord, normalize_attributes
-from mds.domain.signals import EventType, Signal
+from mds.domain.signals import ATTRIBUTE_NAMES, EventType, Signal
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import (
     BIRTH_DATES_DIFFER,
@@ -331,11 +331,13 @@ class Resolver:
         an older signal cannot bring its value back."""
         assert row.user_id is not None
         user_id = self.ws.survivor(row.user_id)
-        for attribute, held in list(row.times.items()):
-            if datetime.fromisoformat(held["at"]) > signal.occurred_at:
+        erased_at = {"at": signal.occurred_at.isoformat(), "signal": signal_id}
+        for attribute in ATTRIBUTE_NAMES:  # those it never held too: older ones stay out
+            held = row.times.get(attribute)
+            if held is not None and datetime.fromisoformat(held["at"]) > signal.occurred_at:
                 continue
             row.raw.pop(attribute, None)
-            row.times[attribute] = {"at": signal.occurred_at.isoformat(), "signal": signal_id}
+            row.times[attribute] = dict(erased_at)
         normalized = normalize_raw(row.raw, self.config, self.today)
         self.ws.normalized[row.id] = normalized
         row.record = match_record(normalized)
