@@ -163,7 +163,8 @@ def lock_users(
 
 
 def survivors(session: Session, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    """The user each of these ended up at after merges (only the ids that were merged)."""
+    """The user each of these ended up at after merges (only the ids that were merged), in
+    one query whatever the chains' length."""
     if not user_ids:
         return {}
     rows = session.execute(
@@ -174,12 +175,15 @@ def survivors(session: Session, user_ids: Collection[uuid.UUID]) -> dict[uuid.UU
             "  UNION ALL"
             "  SELECT chain.start, u.merged_into, chain.hops + 1"
             "  FROM chain JOIN canonical_users u ON u.id = chain.id"
-            "  WHERE u.merged_into IS NOT NULL AND chain.hops < :bound"
-            ") SELECT DISTINCT ON (start) start, id FROM chain ORDER BY start, hops DESC"
+            "  WHERE u.merged_into IS NOT NULL AND chain.hops <= :bound"
+            ") SELECT DISTINCT ON (start) start, id, hops FROM chain ORDER BY start, hops DESC"
         ),
         {"ids": list(user_ids), "bound": MAX_MERGE_HOPS},
     ).all()
-    return {start: end for start, end in rows}
+    for start, _end, hops in rows:
+        if hops > MAX_MERGE_HOPS:
+            raise RuntimeError(f"merge chain from {start} longer than {MAX_MERGE_HOPS}")
+    return {start: end for start, end, _hops in rows}
 
 
 def absorbed(session: Session, user_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:

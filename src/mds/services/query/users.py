@@ -17,7 +17,7 @@ from mds.security.keyring import Keyring
 from mds.services.errors import InvalidFieldError
 from mds.store import source_identities as identities
 from mds.store.models import CanonicalUser, MatchKey, SourceIdentity
-from mds.store.users import MAX_MERGE_HOPS, UserRecord, get_user
+from mds.store.users import UserRecord, get_user, survivors
 
 MAX_LOOKUP_RESULTS = 100
 
@@ -48,19 +48,10 @@ class UserView:
 
 def survivor_of(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
     """The user an id ends up at after following merges; None if the id is unknown."""
-    current = user_id
-    for _ in range(MAX_MERGE_HOPS):
-        row = session.execute(
-            select(CanonicalUser.status, CanonicalUser.merged_into).where(
-                CanonicalUser.id == current
-            )
-        ).one_or_none()
-        if row is None:
-            return None
-        if row.status != "merged" or row.merged_into is None:
-            return current
-        current = row.merged_into
-    raise RuntimeError(f"merge chain from {user_id} longer than {MAX_MERGE_HOPS}")
+    known = session.scalar(select(CanonicalUser.id).where(CanonicalUser.id == user_id))
+    if known is None:
+        return None
+    return survivors(session, [user_id]).get(user_id, user_id)
 
 
 def find_user(session: Session, keyring: Keyring, user_id: uuid.UUID) -> UserView | None:
@@ -127,5 +118,5 @@ def lookup(
         ).scalar_one_or_none()
         sets.append({user_id} if user_id is not None else set())
     found = set.intersection(*sets) if sets else set()
-    survivors = {survivor_of(session, u) for u in found}
-    return sorted(u for u in survivors if u is not None)[:MAX_LOOKUP_RESULTS]
+    merged = survivors(session, found)
+    return sorted({merged.get(u, u) for u in found})[:MAX_LOOKUP_RESULTS]

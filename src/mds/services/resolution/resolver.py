@@ -93,15 +93,15 @@ class Resolver:
         present = signal.attributes.present()
         changed = self._apply(row, present, signal.occurred_at, signal_id)
         # A new identity holds exactly the signal's attributes: its view is the signal's own.
-        normalized = view.normalized if created else normalize_raw(row.raw, self.config, self.today)
-        self.ws.normalized[row.id] = normalized
-        row.record = view.record if created else match_record(normalized)
-        row.issues = [issue.as_dict() for issue in normalized.issues]
+        if created:
+            record = self._take_record(row, view.normalized, view.record)
+        else:
+            record = self._renormalize(row)
         signal_issues = [i for i in row.issues if i["attribute"] in present]
         self.ws.touch_identity(row)
 
-        keys = view.keys if created else hashed_blocking_keys(row.record, self.keyring)
-        self.ws.record_keys[row.record] = keys
+        keys = view.keys if created else hashed_blocking_keys(record, self.keyring)
+        self.ws.record_keys[record] = keys
         if row.user_id is not None and not changed:
             return self._outcome(signal, Status.LINKED, row.user_id, None, signal_issues)
 
@@ -132,6 +132,19 @@ class Resolver:
             row.raw[attribute] = value
             row.times[attribute] = {"at": occurred_at.isoformat(), "signal": signal_id}
         return changed or row.user_id is None
+
+    def _renormalize(self, row: IdentityRow) -> MatchRecord:
+        normalized = normalize_raw(row.raw, self.config, self.today)
+        return self._take_record(row, normalized, match_record(normalized))
+
+    def _take_record(
+        self, row: IdentityRow, normalized: NormalizedRecord, record: MatchRecord
+    ) -> MatchRecord:
+        """The identity's comparison record and issues, from what it now holds."""
+        self.ws.normalized[row.id] = normalized
+        row.record = record
+        row.issues = [issue.as_dict() for issue in normalized.issues]
+        return record
 
     def _decide(self, row: IdentityRow, keys: list[tuple[str, bytes]]) -> Decision[uuid.UUID]:
         assert row.record is not None
@@ -338,10 +351,7 @@ class Resolver:
                 continue
             row.raw.pop(attribute, None)
             row.times[attribute] = dict(erased_at)
-        normalized = normalize_raw(row.raw, self.config, self.today)
-        self.ws.normalized[row.id] = normalized
-        row.record = match_record(normalized)
-        row.issues = [issue.as_dict() for issue in normalized.issues]
+        self._renormalize(row)
         self.ws.erased_from[row.id] = user_id
         self.ws.touch_identity(row)
         self.ws.touch_user(user_id)
