@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 MDS = [sys.executable, "-m", "mds"]
 
@@ -179,3 +180,20 @@ def test_export_users_lists_live_users_suspended_ones_included(cli_env: dict[str
     exported = [json.loads(x) for x in run(cli_env, "export", "users").stdout.splitlines()]
     statuses = {u["user_id"]: u["status"] for u in exported}
     assert statuses == {users[0]["user_id"]: "suspended", users[1]["user_id"]: "active"}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_line_postgresql_refuses_is_reported_by_number_and_the_rest_imported(
+    cli_env: dict[str, str], tmp_path: Path, workers: str
+) -> None:
+    assert run(cli_env, "db", "upgrade").returncode == 0
+    with psycopg.connect(cli_env["DATABASE_URL"]) as conn:  # a refusal nothing upstream foresees
+        conn.execute("ALTER TABLE signals ADD CONSTRAINT refuse CHECK (event_id <> 'file-3')")
+    path = tmp_path / "signals.jsonl"
+    path.write_text("\n".join(_signal(n, given_name=f"P{n}") for n in range(1, 9)) + "\n")
+    result = run(cli_env, "import", str(path), "--workers", workers, "--batch-size", "4")
+    assert result.returncode == 1, result.stderr
+    assert "line 3: rejected: could not be stored: new row for relation" in result.stderr
+    assert "imported 7 signal(s)" in result.stderr and "rejected lines: 1" in result.stderr
+    identities = [json.loads(x) for x in run(cli_env, "export", "identities").stdout.splitlines()]
+    assert len(identities) == 7

@@ -1,13 +1,14 @@
 import os
 import signal as signals
-from collections import Counter
 from datetime import date
 
 import pytest
 
 from mds.bootstrap import build_runtime
+from mds.cli.import_batches import BatchReport
 from mds.cli.import_workers import WorkerFailedError, WorkerPool, import_in_workers
 from mds.config import Settings
+from mds.services.signal_files import ParsedLine
 from tests.integration.ingest_helpers import signal
 
 
@@ -18,11 +19,14 @@ def test_a_worker_killed_without_a_word_fails_the_import(
 ) -> None:
     settings = test_settings.model_copy(update={"database_url": fresh_database})
     build_runtime(settings).close()  # migrated, keys made: the workers only connect
-    done: list[Counter[str]] = []
+    done: list[BatchReport] = []
     pool = WorkerPool(settings, 2, 5, None, "import:test", done.append)
     pool.start()
     os.kill(pool.pids[0], signals.SIGKILL)
-    records = [signal(f"C-{n}", given_name="Ana", email=f"a{n}@example.com") for n in range(count)]
+    records = [
+        ParsedLine(n, signal(f"C-{n}", given_name="Ana", email=f"a{n}@example.com"))
+        for n in range(count)
+    ]
     try:
         with pytest.raises(WorkerFailedError, match="exited with code -9"):
             import_in_workers(pool, iter(records), None, date(2026, 11, 25))

@@ -1,4 +1,5 @@
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, text
 
 SIGNAL = {
     "event_id": "api-1",
@@ -69,3 +70,27 @@ def test_a_linked_source_says_why_it_was_linked(client: TestClient) -> None:
     fields = decision["explanation"]["fields"]
     assert fields["email"][0] == "exact" and fields["given_name"][0] != "exact"
     assert "model_version" in decision["explanation"]
+
+
+def test_an_identifier_with_a_nul_is_a_problem_naming_the_field(client: TestClient) -> None:
+    response = client.post("/v1/signals", json={**SIGNAL, "event_id": "api\u00001"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "event_id" and "U+0000" in error["message"]
+
+
+def test_a_signal_postgresql_refuses_fails_alone(
+    client: TestClient, connection: Connection
+) -> None:
+    connection.execute(
+        text("ALTER TABLE signals ADD CONSTRAINT refuse CHECK (event_id <> 'api-poison')")
+    )
+    poison = {**SIGNAL, "event_id": "api-poison", "source_record_id": "U-9"}
+    alone = client.post("/v1/signals", json=poison)
+    assert alone.status_code == 422
+    assert alone.json()["title"] == "Signal cannot be stored"
+    assert "refuse" in alone.json()["detail"]
+
+    batch = client.post("/v1/signals", json=[SIGNAL, poison]).json()["results"]
+    assert [r["decision"] for r in batch] == ["created", "rejected"]
+    assert batch[1]["errors"][0]["message"].startswith("could not be stored")

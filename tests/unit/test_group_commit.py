@@ -48,3 +48,44 @@ def test_a_failing_batch_fails_every_request_in_it() -> None:
     with pytest.raises(RuntimeError, match="database is down"):
         commit.submit([1])
     commit.close()
+
+
+def test_a_failing_request_fails_alone_not_the_requests_batched_with_it() -> None:
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def process(items: list[int]) -> list[int]:
+        batches.append(items)
+        if len(batches) == 1:
+            release.wait(5)
+        if 13 in items:
+            raise ValueError("13 cannot be stored")
+        return [item * 10 for item in items]
+
+    commit: GroupCommit[int, int] = GroupCommit(process)
+    results: dict[int, list[int] | Exception] = {}
+
+    def request(n: int) -> None:
+        try:
+            results[n] = commit.submit([n])
+        except ValueError as exc:
+            results[n] = exc
+
+    first = threading.Thread(target=request, args=(0,))
+    first.start()
+    while not batches:
+        pass
+    others = [threading.Thread(target=request, args=(n,)) for n in (12, 13, 14)]
+    for thread in others:
+        thread.start()
+    while commit._queue.qsize() < 3:
+        pass
+    release.set()
+    for thread in [first, *others]:
+        thread.join()
+    commit.close()
+
+    assert isinstance(results.pop(13), ValueError)
+    assert results == {0: [0], 12: [120], 14: [140]}
+    assert sorted(batches[1]) == [12, 13, 14]  # tried together first, then one by one
+    assert sorted(map(tuple, batches[2:])) == [(12,), (13,), (14,)]

@@ -1,12 +1,17 @@
-from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from mds.cli.import_batches import BatchReport
 from mds.cli.import_workers import WorkerFailedError, WorkerPool, import_in_workers
 from mds.config import load_settings
 from mds.domain.signals import Signal
+from mds.services.signal_files import ParsedLine
+
+
+def _line(n: int) -> ParsedLine:
+    return ParsedLine(n, _signal(n))
 
 
 def _signal(n: int) -> Signal:
@@ -25,12 +30,12 @@ def _signal(n: int) -> Signal:
 def test_a_worker_that_fails_fails_the_import_with_its_error(tmp_path: Path) -> None:
     # Nothing listens on port 1: each worker fails to build its runtime.
     settings = load_settings(database_url="postgresql://mds@127.0.0.1:1/mds", data_dir=tmp_path)
-    batches: list[Counter[str]] = []
+    batches: list[BatchReport] = []
     pool = WorkerPool(settings, 2, 2, None, "import:test", batches.append)
     pool.start()
     try:
         with pytest.raises(WorkerFailedError, match="OperationalError"):
-            import_in_workers(pool, iter([_signal(n) for n in range(20)]), None, date(2026, 11, 25))
+            import_in_workers(pool, iter([_line(n) for n in range(20)]), None, date(2026, 11, 25))
             pool.finish()
     finally:
         pool.stop()

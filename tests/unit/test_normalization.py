@@ -206,3 +206,31 @@ def test_valid_record_golden_values() -> None:
     assert record.address.postal_code == "28013"
     assert record.address.street_tokens == ("calle", "mayor")
     assert record.address.house_number == "5"
+
+
+def test_a_control_character_makes_a_value_invalid_wherever_it_hides() -> None:
+    record = normalize_attributes(
+        {
+            "given_name": "An\u001b[31ma",
+            "family_name": "García\tLópez",  # tab, line feed and return are only whitespace
+            "phone": "+34 612\u0000345 678",
+            "address": {"line1": "Calle Mayor 5", "locality": "Madrid\u0007", "country": "ES"},
+            "preferences": {"newsletter\u0000": True},
+        },
+        default_region="ES",
+        today=TODAY,
+    )
+    assert {(i.attribute, i.code, i.message) for i in record.issues} == {
+        ("given_name", "control_character", "holds the control character U+001B"),
+        ("phone", "control_character", "holds the control character U+0000"),
+        ("address", "control_character", "holds the control character U+0007"),
+        ("preferences", "control_character", "holds the control character U+0000"),
+    }
+    assert record.unverified_phone is None  # neither kept nor compared
+    assert record.golden_values() == {"family_name": "García López"}
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"])))
+def test_printable_text_has_no_control_character_issue(value: str) -> None:
+    record = normalize_attributes({"family_name": value}, default_region=None, today=TODAY)
+    assert all(issue.code != "control_character" for issue in record.issues)

@@ -41,3 +41,14 @@ def test_a_value_of_another_kind_is_malformed_and_named(
     with pytest.raises(ValidationError) as raised:
         Signal.model_validate(envelope(**attributes))
     assert [e["field"] for e in signal_errors(raised.value)] == [field]
+
+
+@pytest.mark.parametrize("field", ["event_id", "source_record_id"])
+@pytest.mark.parametrize("character", ["\u0000", "\u001b", "\u0085"])
+def test_an_identifier_holding_a_control_character_is_malformed(field: str, character: str) -> None:
+    raw = {**envelope(), field: f"R{character}7"}
+    with pytest.raises(ValidationError) as raised:
+        Signal.model_validate(raw)
+    [error] = signal_errors(raised.value)
+    assert error["field"] == field
+    assert f"U+{ord(character):04X}" in error["message"]

@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from mds.bootstrap import build_runtime
+from mds.cli.import_batches import BatchReport, import_batch, signal_of
 from mds.config import Settings
 from mds.domain.normalization import normalize_attributes
 from mds.domain.signals import Signal
@@ -28,6 +29,7 @@ from mds.gc_tuning import tune_for_resolution
 from mds.matching.blocking import blocking_keys
 from mds.matching.record import match_record
 from mds.matching.routing import route
+from mds.services.signal_files import ParsedLine
 
 # Batches routed together: the wider the window, the more of one person's records it keeps in
 # one worker; each batch waits in a worker's queue, so this also bounds the reader's lead.
@@ -61,8 +63,7 @@ def _work(
         if expected_signals:
             service.expect_load(expected_signals)
         while (batch := inbox.get()) is not None:
-            outcomes = service.ingest(batch, actor=actor)
-            results.put(("done", Counter(str(o.status) for o in outcomes)))
+            results.put(("done", import_batch(service, batch, actor)))
         runtime.engine.dispose()
         results.put(("exit", None))
     except BaseException:  # reported to the reader, which fails the import
@@ -78,7 +79,7 @@ class WorkerPool:
     batch_size: int
     expected_signals: int | None
     actor: str
-    on_batch: Callable[[Counter[str]], None]
+    on_batch: Callable[[BatchReport], None]
     decisions: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     _context: Any = None
@@ -109,18 +110,18 @@ class WorkerPool:
         while running:
             kind, payload = results.get()
             if kind == "done":
-                self.decisions.update(payload)
+                self.decisions.update(payload.decisions)
                 self.on_batch(payload)
             else:
                 running -= 1
                 if kind == "error":
                     self.errors.append(payload)
 
-    def dispatch(self, signals: Sequence[Signal], parts: list[int]) -> None:
-        """Each part's signals, in their order, in batches; the workers' queues filled in turn."""
-        per_worker: list[list[Signal]] = [[] for _ in range(self.workers)]
-        for signal, part in zip(signals, parts, strict=True):
-            per_worker[part].append(signal)
+    def dispatch(self, lines: Sequence[ParsedLine], parts: list[int]) -> None:
+        """Each part's lines, in their order, in batches; the workers' queues filled in turn."""
+        per_worker: list[list[ParsedLine]] = [[] for _ in range(self.workers)]
+        for line, part in zip(lines, parts, strict=True):
+            per_worker[part].append(line)
         batches = [
             [own[i : i + self.batch_size] for i in range(0, len(own), self.batch_size)]
             for own in per_worker
@@ -130,7 +131,7 @@ class WorkerPool:
                 if round_ < len(own):
                     self._put(worker, own[round_])
 
-    def _put(self, worker: int, batch: list[Signal] | None) -> None:
+    def _put(self, worker: int, batch: list[ParsedLine] | None) -> None:
         while True:
             if self.errors:
                 raise WorkerFailedError(self.errors[0])
@@ -175,19 +176,19 @@ class WorkerPool:
 
 
 def import_in_workers(
-    pool: WorkerPool, signals: Iterator[Signal], default_region: str | None, today: date
+    pool: WorkerPool, lines: Iterator[ParsedLine], default_region: str | None, today: date
 ) -> None:
-    """Route `signals` window by window and hand them to the pool's workers."""
+    """Route the parsed `lines` window by window and hand them to the pool's workers."""
     window_size = pool.workers * pool.batch_size * WINDOW_BATCHES_PER_WORKER
-    window: list[Signal] = []
+    window: list[ParsedLine] = []
 
     def flush() -> None:
-        keys = [routing_keys(s, default_region, today) for s in window]
+        keys = [routing_keys(signal_of(line), default_region, today) for line in window]
         pool.dispatch(window, route(keys, pool.workers))
         window.clear()
 
-    for signal in signals:
-        window.append(signal)
+    for line in lines:
+        window.append(line)
         if len(window) >= window_size:
             flush()
     if window:

@@ -23,8 +23,8 @@ from rich.progress import (
 
 from mds.bootstrap import Runtime, build_runtime
 from mds.cli.common import settings_for_cli
+from mds.cli.import_batches import BatchReport, import_batch
 from mds.cli.import_workers import WorkerFailedError, WorkerPool, import_in_workers
-from mds.domain.signals import Signal
 from mds.gc_tuning import tune_for_resolution
 from mds.services.signal_files import ParsedLine, read_csv, read_jsonl
 
@@ -98,48 +98,67 @@ def import_signals(
     total = _count_lines(path) if path else None
     stream = sys.stdin if path is None else path.open(encoding="utf-8", newline="")
     actor = f"import:{file}"
-    failed = 0
-    progress = _progress_bar()
-    task = progress.add_task("import", total=total, rate=0.0)
-    started = datetime.now(UTC)
-    resolved: Counter[str] = Counter()
-
-    def advance(decided: Counter[str]) -> None:
-        resolved.update(decided)
-        elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
-        progress.update(task, advance=decided.total(), rate=resolved.total() / elapsed)
-
-    def good_signals() -> Iterator[Signal]:
-        nonlocal failed
-        for line in _lines(stream, fmt, source, mapping or []):
-            if line.signal is not None:
-                yield line.signal
-                continue
-            failed += 1
-            detail = "; ".join(f"{e['field'] or 'line'}: {e['message']}" for e in line.errors)
-            err.print(f"line {line.number}: rejected: {detail}", highlight=False)
-            progress.update(task, advance=1)
-
+    tally = _Tally(_progress_bar(), total)
     try:
-        load = _Load(size, total, actor, good_signals(), advance)
+        lines = tally.parsed(_lines(stream, fmt, source, mapping or []))
+        load = _Load(size, total, actor, lines, tally.advance)
         if workers == 1:
-            _import_in_process(runtime, progress, load)
+            _import_in_process(runtime, tally.progress, load)
         else:
-            _import_in_workers(workers, runtime, progress, load)
+            _import_in_workers(workers, runtime, tally.progress, load)
     finally:
         if path is not None:
             stream.close()
         runtime.close()
-    elapsed = (datetime.now(UTC) - started).total_seconds()
-    accepted = resolved.total()
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(resolved.items())) or "nothing"
-    err.print(
-        f"imported {accepted} signal(s) in {elapsed:.1f}s ({accepted / max(elapsed, 1e-6):.0f}/s):"
-        f" {summary}; rejected lines: {failed}",
-        highlight=False,
-    )
-    if failed:
+    tally.summarize()
+    if tally.failed:
         raise typer.Exit(1)
+
+
+class _Tally:
+    """The progress bar and the count of what became of each line, reported as it happens."""
+
+    def __init__(self, progress: Progress, total: int | None) -> None:
+        self.progress = progress
+        self.task = progress.add_task("import", total=total, rate=0.0)
+        self.started = datetime.now(UTC)
+        self.resolved: Counter[str] = Counter()
+        self.unparsed = 0
+        self.refused: list[int] = []  # parsed, not stored (reported by a worker's thread)
+
+    @property
+    def failed(self) -> int:
+        return self.unparsed + len(self.refused)
+
+    def parsed(self, lines: Iterator[ParsedLine]) -> Iterator[ParsedLine]:
+        """The lines that hold a signal; the others reported by number and counted."""
+        for line in lines:
+            if line.signal is not None:
+                yield line
+                continue
+            self.unparsed += 1
+            detail = "; ".join(f"{e['field'] or 'line'}: {e['message']}" for e in line.errors)
+            err.print(f"line {line.number}: rejected: {detail}", highlight=False)
+            self.progress.update(self.task, advance=1)
+
+    def advance(self, report: BatchReport) -> None:
+        self.resolved.update(report.decisions)
+        for number, why in report.refused:
+            self.refused.append(number)
+            err.print(f"line {number}: rejected: {why}", highlight=False)
+        elapsed = max((datetime.now(UTC) - self.started).total_seconds(), 1e-6)
+        done = report.decisions.total() + len(report.refused)
+        self.progress.update(self.task, advance=done, rate=self.resolved.total() / elapsed)
+
+    def summarize(self) -> None:
+        elapsed = max((datetime.now(UTC) - self.started).total_seconds(), 1e-6)
+        accepted = self.resolved.total()
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(self.resolved.items())) or "nothing"
+        err.print(
+            f"imported {accepted} signal(s) in {elapsed:.1f}s ({accepted / elapsed:.0f}/s):"
+            f" {summary}; rejected lines: {self.failed}",
+            highlight=False,
+        )
 
 
 def _progress_bar() -> Progress:
@@ -154,10 +173,10 @@ def _progress_bar() -> Progress:
     )
 
 
-def _batches(signals: Iterator[Signal], size: int) -> Iterator[list[Signal]]:
-    batch: list[Signal] = []
-    for signal in signals:
-        batch.append(signal)
+def _batches(lines: Iterator[ParsedLine], size: int) -> Iterator[list[ParsedLine]]:
+    batch: list[ParsedLine] = []
+    for line in lines:
+        batch.append(line)
         if len(batch) >= size:
             yield batch
             batch = []
@@ -167,14 +186,14 @@ def _batches(signals: Iterator[Signal], size: int) -> Iterator[list[Signal]]:
 
 @dataclass(frozen=True)
 class _Load:
-    """What either way of importing needs: batch size, expected count, actor, the signals, and
-    where to report each batch's decisions."""
+    """What either way of importing needs: batch size, expected count, actor, the parsed
+    lines, and where to report each batch's decisions."""
 
     size: int
     total: int | None
     actor: str
-    signals: Iterator[Signal]
-    advance: Callable[[Counter[str]], None]
+    lines: Iterator[ParsedLine]
+    advance: Callable[[BatchReport], None]
 
 
 def _import_in_process(runtime: Runtime, progress: Progress, load: _Load) -> None:
@@ -182,9 +201,8 @@ def _import_in_process(runtime: Runtime, progress: Progress, load: _Load) -> Non
     if load.total:
         service.expect_load(load.total)
     with progress:
-        for batch in _batches(load.signals, load.size):
-            outcomes = service.ingest(batch, actor=load.actor)
-            load.advance(Counter(str(o.status) for o in outcomes))
+        for batch in _batches(load.lines, load.size):
+            load.advance(import_batch(service, batch, load.actor))
 
 
 def _import_in_workers(workers: int, runtime: Runtime, progress: Progress, load: _Load) -> None:
@@ -198,7 +216,7 @@ def _import_in_workers(workers: int, runtime: Runtime, progress: Progress, load:
     try:
         with progress:
             today = datetime.now(UTC).date()
-            import_in_workers(pool, load.signals, settings.default_region, today)
+            import_in_workers(pool, load.lines, settings.default_region, today)
             pool.finish()
     except WorkerFailedError as exc:
         pool.stop()

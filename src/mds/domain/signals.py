@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -18,6 +19,8 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+
+from mds.domain.normalization.text import control_character
 
 
 class EventType(StrEnum):
@@ -27,7 +30,19 @@ class EventType(StrEnum):
     DELETE_REQUEST = "delete_request"
 
 
-Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+def _without_control_characters(value: str) -> str:
+    # Identifiers are stored and shown as they are: PostgreSQL's text cannot hold NUL, and a
+    # record id is printed in exports and audit entries.
+    if (found := control_character(value)) is not None:
+        raise ValueError(f"holds the control character {found}")
+    return value
+
+
+Identifier = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=256),
+    AfterValidator(_without_control_characters),
+]
 SourceSystem = Annotated[
     str,
     StringConstraints(

@@ -4,6 +4,7 @@ Each request's signals wait in a queue; one worker thread takes everything queue
 moment and resolves it as one batch (one transaction), then answers every request. Under light
 load a batch is one request and nothing waits; under heavy load the fixed cost of a batch (its
 locks, reads and writes) is shared, which is what keeps tail latency down on a small machine.
+A batch that fails is split into its requests, so that a failure is only its own request's.
 """
 
 from __future__ import annotations
@@ -71,10 +72,16 @@ class GroupCommit(Generic[In, Out]):
         items = [item for request in batch for item in request.items]
         try:
             results = self._process(items)
-        except Exception as exc:  # every waiting request learns of the failure
-            log.exception("group_commit.failed", requests=len(batch), items=len(items))
-            for request in batch:
-                request.future.set_exception(exc)
+        except Exception as exc:
+            if len(batch) > 1:
+                # One request's signals must not fail the others that happened to share its
+                # transaction: each is tried again on its own.
+                log.warning("group_commit.split", requests=len(batch), error=repr(exc))
+                for request in batch:
+                    self._answer([request])
+                return
+            log.exception("group_commit.failed", items=len(items))
+            batch[0].future.set_exception(exc)
             return
         offset = 0
         for request in batch:

@@ -7,7 +7,9 @@ Order of work inside the transaction:
 3. resolution in memory, signal by signal, in `occurred_at` order;
 4. survivorship, then every write, each one statement for the whole batch; the audit append
    goes last because it locks the chain head until commit.
-Deadlocks and serialization failures roll the batch back and retry it.
+Deadlocks and serialization failures roll the batch back and retry it. A batch PostgreSQL
+refuses for its data (an invalid value, a violated constraint) is split in halves until the
+signals it refuses stand alone: those are rejected with PostgreSQL's reason, the rest go on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import structlog
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from mds.domain.signals import Signal
@@ -24,7 +28,7 @@ from mds.services.resolution.batch import Batch, with_survivor
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.crowded_keys import CrowdedKeys
 from mds.services.resolution.keys import source_lock_key
-from mds.services.resolution.outcomes import SignalOutcome
+from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.resolver import SignalView
 from mds.services.resolution.term_counts import TermCounts
 from mds.services.resolution.workspace import Workspace
@@ -32,6 +36,8 @@ from mds.services.transactions import in_transaction
 from mds.store import inbox, locks, match_keys
 from mds.store import source_identities as identities
 from mds.store.inbox import InboxEntry
+
+log = structlog.get_logger(__name__)
 
 
 def payload_digest(signal: Signal) -> bytes:
@@ -69,7 +75,15 @@ class IngestService:
         return identities.approximate_count(session)
 
     def ingest(self, signals: Sequence[Signal], actor: str = "ingest") -> list[SignalOutcome]:
-        return in_transaction(self.sessions, lambda session: self._ingest(session, signals, actor))
+        try:
+            return in_transaction(
+                self.sessions, lambda session: self._ingest(session, signals, actor)
+            )
+        except (DataError, IntegrityError) as exc:
+            if len(signals) > 1:
+                half = len(signals) // 2
+                return self.ingest(signals[:half], actor) + self.ingest(signals[half:], actor)
+            return [_unstorable(signals[0], exc)]
 
     def _ingest(
         self, session: Session, signals: Sequence[Signal], actor: str
@@ -139,3 +153,22 @@ class IngestService:
             batch.resolve()
             batch.answer_repeats()
         return [with_survivor(ws, outcomes[i]) for i in range(len(signals))]
+
+
+def _unstorable(signal: Signal, exc: DataError | IntegrityError) -> SignalOutcome:
+    """A signal PostgreSQL refused on its own, with the reason (never the values: PII)."""
+    diagnostics = getattr(exc.orig, "diag", None)
+    reason = getattr(diagnostics, "message_primary", None) or type(exc.orig).__name__
+    log.warning(
+        "ingest.unstorable",
+        source_system=signal.source_system,
+        event_id=signal.event_id,
+        sqlstate=getattr(exc.orig, "sqlstate", None),
+        reason=reason,
+    )
+    return SignalOutcome(
+        signal.event_id,
+        signal.source_system,
+        Status.REJECTED,
+        errors=[{"field": "", "message": f"could not be stored: {reason}"}],
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -18,6 +18,7 @@ from mds.domain.normalization.government_id import (
 )
 from mds.domain.normalization.names import NormalizedName, normalize_name
 from mds.domain.normalization.phone import normalize_phone, unverified_phone
+from mds.domain.normalization.text import control_character
 
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}|\d{3}))?$")
 
@@ -81,6 +82,25 @@ class _InvalidValueError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _strings(raw: Any) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(raw, str):
+        yield raw
+    elif isinstance(raw, dict):
+        for key, value in raw.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(raw, list):
+        for value in raw:
+            yield from _strings(value)
+
+
+def _printable(raw: Any) -> None:
+    for text in _strings(raw):
+        if (found := control_character(text)) is not None:
+            raise _InvalidValueError("control_character", f"holds the control character {found}")
 
 
 def _name(raw: str) -> NormalizedName:
@@ -149,10 +169,12 @@ def normalize_attributes(
         if raw is None:
             continue
         try:
+            _printable(raw)
             values[attribute] = normalizer(raw)
         except _InvalidValueError as exc:
             issues.append(QualityIssue(attribute, exc.code, str(exc)))
-    if "phone" not in values and isinstance(raw_phone := attributes.get("phone"), str):
+    raw_phone = attributes.get("phone")
+    if "phone" not in values and isinstance(raw_phone, str) and not control_character(raw_phone):
         values["unverified_phone"] = unverified_phone(raw_phone, default_region)
     gov = values.get("government_id")
     if gov is not None and gov.checksum_valid is False:

@@ -1,0 +1,67 @@
+"""Signals PostgreSQL cannot store, or values no one should: rejected or flagged one by one,
+never at the cost of the good signals beside them."""
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from mds.security.keyring import Keyring
+from mds.services.resolution.outcomes import Status
+from mds.store import users
+from mds.store.models import Signal as InboxRow
+from mds.store.models import SourceIdentity
+from mds.store.source_identities import get_attributes
+from tests.integration.ingest_helpers import service, signal
+
+
+def test_a_signal_postgresql_refuses_is_rejected_alone_and_the_batch_goes_on(
+    connection: Connection, sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # A real refusal from PostgreSQL, for a value that nothing upstream checks for.
+    connection.execute(
+        text("ALTER TABLE signals ADD CONSTRAINT refuse_poison CHECK (event_id <> 'poison')")
+    )
+    batch = [
+        signal(f"C-{n}", event_id="poison" if n == 3 else None, given_name=f"P{n}")
+        for n in range(6)
+    ]
+    outcomes = service(sessions, keyring).ingest(batch)
+
+    assert [o.status for o in outcomes] == [Status.CREATED] * 3 + [Status.REJECTED] + [
+        Status.CREATED
+    ] * 2
+    [error] = outcomes[3].errors
+    assert error["message"].startswith("could not be stored: new row for relation")
+    assert "refuse_poison" in error["message"]
+    with sessions() as session:
+        stored = set(session.scalars(select(SourceIdentity.source_record_id)))
+        assert stored == {"C-0", "C-1", "C-2", "C-4", "C-5"}
+        assert session.scalar(select(func.count()).select_from(InboxRow)) == 5
+
+
+def test_control_characters_are_kept_raw_flagged_and_kept_out_of_the_golden_record(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    [outcome] = service(sessions, keyring).ingest(
+        [
+            signal(
+                "C-1",
+                given_name="Ana",
+                family_name="\u001b[31mGarcía",
+                preferences={"news\u0000letter": True},
+            )
+        ]
+    )
+    assert outcome.status is Status.CREATED
+    assert {(i["attribute"], i["code"]) for i in outcome.issues} == {
+        ("family_name", "control_character"),
+        ("preferences", "control_character"),
+    }
+    with sessions() as session:
+        identity = session.scalars(select(SourceIdentity)).one()
+        raw = get_attributes(session, keyring, identity.id)
+        record = users.get_user(session, keyring, outcome.user_id)  # type: ignore[arg-type]
+    assert raw["family_name"] == "\u001b[31mGarcía"
+    assert raw["preferences"] == {"news\u0000letter": True}
+    assert record is not None
+    assert record.profile.given_name == "Ana"
+    assert record.profile.family_name is None and record.profile.preferences == {}
