@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     link_threshold: float = Field(default=0.995, gt=0, lt=1)
     review_threshold: float = Field(default=0.30, gt=0, lt=1)
+    # A signal whose occurred_at is further ahead of the clock than this is rejected.
+    max_clock_skew_seconds: int = Field(default=300, ge=0)
     # Identities the store will hold once the load under way is in (0: what it holds now).
     expected_identities: int = Field(default=0, ge=0)
     source_trust: str = "crm,support,signup"

@@ -88,7 +88,7 @@ def test_a_signal_postgresql_refuses_fails_alone(
     poison = {**SIGNAL, "event_id": "api-poison", "source_record_id": "U-9"}
     alone = client.post("/v1/signals", json=poison)
     assert alone.status_code == 422
-    assert alone.json()["title"] == "Signal cannot be stored"
+    assert alone.json()["title"] == "Signal rejected"
     assert "refuse" in alone.json()["detail"]
 
     batch = client.post("/v1/signals", json=[SIGNAL, poison]).json()["results"]

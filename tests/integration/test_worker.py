@@ -114,13 +114,17 @@ def test_duplicates_and_poison_messages(
     signals = [json.dumps(person(n)).encode() for n in range(20)]
     deliveries = [s for s in signals for _ in range(random.Random(7).randint(2, 10))]
     random.Random(3).shuffle(deliveries)
-    poison = [b"{not json", json.dumps({**person(99), "event_type": "rumour"}).encode()]
+    poison = [
+        b"{not json",
+        json.dumps({**person(99), "event_type": "rumour"}).encode(),
+        json.dumps({**person(98), "occurred_at": "2099-01-01T00:00:00Z"}).encode(),
+    ]
     produce(settings, deliveries[:40] + poison + deliveries[40:])
     worker = IngestWorker(settings, sessions, keyring, lambda: service(sessions, keyring))
 
     def done() -> bool:
         with sessions() as session:
-            applied = count(session, IngestError) == 2 and count(session, InboxRow) == 20
+            applied = count(session, IngestError) == 3 and count(session, InboxRow) == 20
         # The last signal can be applied while redeliveries of earlier ones still wait behind
         # it: done once every delivery was consumed and committed too.
         return applied and committed(settings) == len(deliveries) + len(poison)
@@ -132,12 +136,14 @@ def test_duplicates_and_poison_messages(
         errors = session.scalars(select(IngestError).order_by(IngestError.offset)).all()
     assert any("not a JSON or Avro signal" in e.error for e in errors)
     assert any("event_type" in e.error for e in errors)
+    assert any("rejected: occurred_at:" in e.error for e in errors)
     assert all(e.payload_enc is not None and b"rumour" not in e.payload_enc for e in errors)
-    dead = consume_all(settings.kafka_brokers or "", settings.dead_letter_topic, expected=2)
-    assert len(dead) == 2
-    by_value = {d.value if isinstance(d.value, bytes) else "signal": d for d in dead}
-    assert "not a JSON or Avro signal" in by_value[b"{not json"].headers["mds.error"]
-    assert "event_type" in by_value["signal"].headers["mds.error"]
+    dead = consume_all(settings.kafka_brokers or "", settings.dead_letter_topic, expected=3)
+    assert len(dead) == 3
+    by_error = {d.headers["mds.error"]: d.value for d in dead}
+    assert [v for e, v in by_error.items() if "not a JSON or Avro signal" in e] == [b"{not json"]
+    assert any("event_type" in e for e in by_error)
+    assert any("ahead of the service's clock" in e for e in by_error)
     assert all(d.headers["mds.source.topic"] == settings.ingest_topic_list[0] for d in dead)
     assert committed(settings) == len(deliveries) + len(poison)
 

@@ -15,7 +15,7 @@ from mds.services.signal_files import ParsedLine
 @dataclass(frozen=True)
 class BatchReport:
     decisions: Counter[str] = field(default_factory=Counter)
-    # (line number, why) of each line whose signal PostgreSQL refused to store
+    # (line number, why) of each line parsed but refused: from the future, or unstorable
     refused: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -30,7 +30,7 @@ def import_batch(service: IngestService, lines: Sequence[ParsedLine], actor: str
     report = BatchReport()
     for line, outcome in zip(lines, service.ingest(signals, actor=actor), strict=True):
         if outcome.status is Status.REJECTED:
-            report.refused.append((line.number, "; ".join(e["message"] for e in outcome.errors)))
+            report.refused.append((line.number, outcome.error_text()))
         else:
             report.decisions[str(outcome.status)] += 1
     return report

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 from sqlalchemy.exc import DataError, IntegrityError
@@ -88,9 +89,33 @@ class IngestService:
     def _ingest(
         self, session: Session, signals: Sequence[Signal], actor: str
     ) -> list[SignalOutcome]:
+        ws = Workspace(now=self.config.clock())
+        early = [self._too_early(s, ws.now) for s in signals]
+        timely = [s for s, rejected in zip(signals, early, strict=True) if rejected is None]
+        resolved = iter(self._resolve(session, ws, timely, actor))
+        return [rejected or next(resolved) for rejected in early]
+
+    def _too_early(self, signal: Signal, now: datetime) -> SignalOutcome | None:
+        """A signal from the future is refused: by recency it would win over every signal until
+        its time came (a clock off by a year, a mistyped year), and it keeps nothing from
+        coming back later, once its time is real."""
+        ahead = signal.occurred_at - now
+        if ahead <= self.config.max_clock_skew:
+            return None
+        allowed = self.config.max_clock_skew.total_seconds()
+        message = f"{ahead} ahead of the service's clock (at most {allowed:.0f} s is allowed)"
+        return SignalOutcome(
+            signal.event_id,
+            signal.source_system,
+            Status.REJECTED,
+            errors=[{"field": "occurred_at", "message": message}],
+        )
+
+    def _resolve(
+        self, session: Session, ws: Workspace, signals: Sequence[Signal], actor: str
+    ) -> list[SignalOutcome]:
         if not signals:
             return []
-        ws = Workspace(now=self.config.clock())
         today = ws.now.date()
         views = [SignalView.of(s, self.config, today, self.keyring) for s in signals]
         # A crowded key reaches no candidate: its lock would only make concurrent batches wait.

@@ -2,9 +2,9 @@
 
 Offsets move only after the batch's database transaction committed, so a crash replays the
 batch and the inbox (source_system + event_id) drops what was applied already: nothing is lost,
-nothing is applied twice. A message that cannot be used (not a signal, or one that makes
-resolution fail on its own) goes to the dead-letter topic with error headers and an
-`ingest_errors` row, and the partition moves on.
+nothing is applied twice. A message that cannot be used (not a signal, one the service rejects,
+or one that makes resolution fail on its own) goes to the dead-letter topic with error headers
+and an `ingest_errors` row, and the partition moves on.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from mds.domain.signals import Signal, signal_errors
 from mds.observability import WORKER_SIGNALS
 from mds.security.keyring import Keyring
 from mds.services.ingest import IngestService
+from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.store import ingest_errors
 from mds.streaming.kafka import consumer_config, producer_config
 from mds.streaming.serialization import SchemaRegistry, decode_confluent, signal_from_avro
@@ -129,8 +130,7 @@ class IngestWorker:
             self.before_batch(signals)
         service = self.ingest_service()
         try:
-            service.ingest(signals, actor="kafka")
-            return []
+            return _rejected(decoded, service.ingest(signals, actor="kafka"))
         except (OperationalError, InterfaceError):
             raise
         except Exception:
@@ -139,7 +139,7 @@ class IngestWorker:
         failed = []
         for message, signal in decoded:
             try:
-                service.ingest([signal], actor="kafka")
+                failed += _rejected([(message, signal)], service.ingest([signal], actor="kafka"))
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:
@@ -166,6 +166,17 @@ class IngestWorker:
         with self.sessions() as session, session.begin():
             ingest_errors.record(session, self.keyring, poison)
         log.warning("worker.dead_lettered", count=len(poison))
+
+
+def _rejected(
+    decoded: list[tuple[Message, Signal]], outcomes: list[SignalOutcome]
+) -> list[tuple[Message, str]]:
+    """The messages whose signals the service rejected (from the future, unstorable)."""
+    return [
+        (message, f"rejected: {outcome.error_text()}")
+        for (message, _), outcome in zip(decoded, outcomes, strict=True)
+        if outcome.status is Status.REJECTED
+    ]
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:

@@ -88,8 +88,7 @@ def post_signals(
         for (index, _), outcome in zip(parsed, outcomes, strict=True):
             results[index] = outcome
         if single and outcomes[0].status is Status.REJECTED:
-            errors = outcomes[0].errors
-            detail = "; ".join(e["message"] for e in errors)
-            return problem(422, "Signal cannot be stored", detail, errors=errors)
+            rejected = outcomes[0]
+            return problem(422, "Signal rejected", rejected.error_text(), errors=rejected.errors)
     payload = {"results": [r.as_dict() for r in results if r is not None]}
     return JSONResponse(payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mds.config import OutboxMode, Settings
 from mds.domain.survivorship import SurvivorshipRules
@@ -23,6 +23,8 @@ class ResolutionConfig:
     rules: SurvivorshipRules = field(default_factory=SurvivorshipRules)
     default_region: str | None = None
     clock: Callable[[], datetime] = _utcnow
+    # How far ahead of the clock a signal's occurred_at may be (sources' clocks drift).
+    max_clock_skew: timedelta = timedelta(minutes=5)
     # The prior of a match is set by the store's size; during a bulk load into a young store
     # the size it will reach is the better measure (see `IngestService.expect_load`).
     expected_identities: int = 0
@@ -38,6 +40,7 @@ class ResolutionConfig:
             thresholds=Thresholds(link=settings.link_threshold, review=settings.review_threshold),
             rules=SurvivorshipRules(trust_order=settings.source_trust_order),
             default_region=settings.default_region,
+            max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
             expected_identities=settings.expected_identities,
             debezium_outbox=settings.outbox_mode is OutboxMode.DEBEZIUM,
         )

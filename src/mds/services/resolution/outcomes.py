@@ -32,6 +32,12 @@ class SignalOutcome:
     # trail with the decision, not sent back to the caller.
     explanation: dict[str, Any] | None = field(default=None, compare=False)
 
+    def error_text(self) -> str:
+        """The errors in one line, each under the field it names (if any)."""
+        return "; ".join(
+            f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in self.errors
+        )
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "event_id": self.event_id,

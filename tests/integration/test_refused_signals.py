@@ -1,5 +1,8 @@
-"""Signals PostgreSQL cannot store, or values no one should: rejected or flagged one by one,
-never at the cost of the good signals beside them."""
+"""Signals from the future, signals PostgreSQL cannot store, values no one should: rejected or
+flagged one by one, never at the cost of the good signals beside them."""
+
+from dataclasses import replace
+from datetime import timedelta
 
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,7 +13,7 @@ from mds.store import users
 from mds.store.models import Signal as InboxRow
 from mds.store.models import SourceIdentity
 from mds.store.source_identities import get_attributes
-from tests.integration.ingest_helpers import service, signal
+from tests.integration.ingest_helpers import NOW, service, signal
 
 
 def test_a_signal_postgresql_refuses_is_rejected_alone_and_the_batch_goes_on(
@@ -65,3 +68,29 @@ def test_control_characters_are_kept_raw_flagged_and_kept_out_of_the_golden_reco
     assert record is not None
     assert record.profile.given_name == "Ana"
     assert record.profile.family_name is None and record.profile.preferences == {}
+
+
+def test_a_signal_from_the_future_is_rejected_until_its_time_comes(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    ingest = service(sessions, keyring)  # its clock: NOW, then a second later per batch
+    soon = (NOW + timedelta(minutes=4)).isoformat()  # within the 5 minutes of skew allowed
+    later = (NOW + timedelta(hours=2)).isoformat()
+    outcomes = ingest.ingest(
+        [
+            signal("C-1", given_name="Ana", at=soon),
+            signal("C-2", event_id="from-2099", given_name="Luis", at="2099-01-01T00:00:00Z"),
+            signal("C-3", event_id="eva-1", given_name="Eva", at=later),
+        ]
+    )
+    assert [o.status for o in outcomes] == [Status.CREATED, Status.REJECTED, Status.REJECTED]
+    [error] = outcomes[1].errors
+    assert error["field"] == "occurred_at"
+    assert "ahead of the service's clock (at most 300 s is allowed)" in error["message"]
+    with sessions() as session:  # nothing of it kept, so it can come again
+        assert set(session.scalars(select(SourceIdentity.source_record_id))) == {"C-1"}
+        assert session.scalar(select(func.count()).select_from(InboxRow)) == 1
+
+    ingest.config = replace(ingest.config, clock=lambda: NOW + timedelta(hours=3))
+    [again] = ingest.ingest([signal("C-3", event_id="eva-1", given_name="Eva", at=later)])
+    assert again.status is Status.CREATED
