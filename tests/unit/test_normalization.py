@@ -234,3 +234,20 @@ def test_a_control_character_makes_a_value_invalid_wherever_it_hides() -> None:
 def test_printable_text_has_no_control_character_issue(value: str) -> None:
     record = normalize_attributes({"family_name": value}, default_region=None, today=TODAY)
     assert all(issue.code != "control_character" for issue in record.issues)
+
+
+def test_a_value_too_long_to_be_a_name_is_an_issue_and_the_others_stay() -> None:
+    record = normalize_attributes(
+        {
+            "given_name": "Ana " * 200,
+            "email": "ana@example.com",
+            "government_id": {"type": "national_id", "country": "ES", "value": "1" * 600},
+        },
+        default_region="ES",
+        today=TODAY,
+    )
+    assert {(i.attribute, i.code) for i in record.issues} == {
+        ("given_name", "too_long"),
+        ("government_id", "too_long"),
+    }
+    assert record.golden_values() == {"email": "ana@example.com"}

@@ -52,3 +52,11 @@ def test_an_identifier_holding_a_control_character_is_malformed(field: str, char
     [error] = signal_errors(raised.value)
     assert error["field"] == field
     assert f"U+{ord(character):04X}" in error["message"]
+
+
+def test_a_long_value_is_left_to_normalization_an_absurd_one_is_malformed() -> None:
+    long_name = Signal.model_validate(envelope(given_name="A" * 600, email="a@example.com"))
+    assert long_name.attributes.given_name == "A" * 600
+    with pytest.raises(ValidationError) as raised:
+        Signal.model_validate(envelope(given_name="A" * 5000))
+    assert [e["field"] for e in signal_errors(raised.value)] == ["attributes.given_name"]

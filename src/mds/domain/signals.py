@@ -49,7 +49,9 @@ SourceSystem = Annotated[
         strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
     ),
 ]
-Text = Annotated[str, StringConstraints(max_length=512)]
+# Only a guard against abuse: a value longer than normalization takes (MAX_VALUE_CHARS) is an
+# invalid value, kept raw and reported, not a reason to lose the signal's other attributes.
+Text = Annotated[str, StringConstraints(max_length=4096)]
 
 
 class _Strict(BaseModel):
@@ -71,9 +73,9 @@ class Address(_Strict):
 
 
 class GovernmentId(_Strict):
-    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
     country: Text | None = None
-    value: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
 class Attributes(_Strict):

@@ -97,10 +97,19 @@ def _strings(raw: Any) -> Iterator[str]:
             yield from _strings(value)
 
 
-def _printable(raw: Any) -> None:
+# No name, email, phone, address line or id is longer; a longer value is a mistake upstream (a
+# whole record pasted into one field), and would be indexed, compared and shown as a name.
+MAX_VALUE_CHARS = 512
+# Issues of values that are not even compared (an invalid phone otherwise still is).
+UNUSABLE = {"control_character", "too_long"}
+
+
+def _storable(raw: Any) -> None:
     for text in _strings(raw):
         if (found := control_character(text)) is not None:
             raise _InvalidValueError("control_character", f"holds the control character {found}")
+        if len(text) > MAX_VALUE_CHARS:
+            raise _InvalidValueError("too_long", f"longer than {MAX_VALUE_CHARS} characters")
 
 
 def _name(raw: str) -> NormalizedName:
@@ -169,12 +178,13 @@ def normalize_attributes(
         if raw is None:
             continue
         try:
-            _printable(raw)
+            _storable(raw)
             values[attribute] = normalizer(raw)
         except _InvalidValueError as exc:
             issues.append(QualityIssue(attribute, exc.code, str(exc)))
     raw_phone = attributes.get("phone")
-    if "phone" not in values and isinstance(raw_phone, str) and not control_character(raw_phone):
+    unusable = any(i.attribute == "phone" and i.code in UNUSABLE for i in issues)
+    if "phone" not in values and isinstance(raw_phone, str) and not unusable:
         values["unverified_phone"] = unverified_phone(raw_phone, default_region)
     gov = values.get("government_id")
     if gov is not None and gov.checksum_valid is False:
