@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import KeyProviderKind, OutboxMode, Settings
@@ -135,7 +136,8 @@ class Runtime:
         """Resolve API signals through one shared group commit (see mds.services.batcher)."""
         if self._group_commit is None:
             self._group_commit = GroupCommit(
-                lambda batch: self.ingest_service().ingest(batch, actor="api")
+                lambda batch: self.ingest_service().ingest(batch, actor="api"),
+                split_on=lambda exc: not isinstance(exc, OperationalError | InterfaceError),
             )
         return self._group_commit.submit(signals)
 

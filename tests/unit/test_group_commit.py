@@ -1,7 +1,5 @@
 import threading
 
-import pytest
-
 from mds.services.batcher import GroupCommit
 
 
@@ -40,14 +38,40 @@ def test_concurrent_requests_share_a_batch_and_get_their_own_results() -> None:
     assert sorted(batches[1]) == sorted(x for n in range(1, 6) for x in (n, n + 100))
 
 
-def test_a_failing_batch_fails_every_request_in_it() -> None:
-    def process(items: list[int]) -> list[int]:
-        raise RuntimeError("database is down")
+def test_a_failure_that_is_everyones_fails_every_request_of_the_batch_at_once() -> None:
+    release = threading.Event()
+    batches: list[list[int]] = []
 
-    commit: GroupCommit[int, int] = GroupCommit(process)
-    with pytest.raises(RuntimeError, match="database is down"):
-        commit.submit([1])
+    def process(items: list[int]) -> list[int]:
+        batches.append(items)
+        release.wait(5)
+        raise ConnectionError("database is down")
+
+    commit: GroupCommit[int, int] = GroupCommit(
+        process, split_on=lambda exc: not isinstance(exc, ConnectionError)
+    )
+    failures: list[Exception] = []
+
+    def request(n: int) -> None:
+        try:
+            commit.submit([n])
+        except ConnectionError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(4)]
+    threads[0].start()
+    while not batches:
+        pass
+    for thread in threads[1:]:
+        thread.start()
+    while commit._queue.qsize() < 3:
+        pass
+    release.set()
+    for thread in threads:
+        thread.join()
     commit.close()
+    assert len(failures) == 4
+    assert sorted(map(sorted, batches)) == [[0], [1, 2, 3]]  # not tried again one by one
 
 
 def test_a_failing_request_fails_alone_not_the_requests_batched_with_it() -> None:

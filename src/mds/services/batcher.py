@@ -30,9 +30,17 @@ class _Request(Generic[In, Out]):
 
 
 class GroupCommit(Generic[In, Out]):
-    def __init__(self, process: Callable[[list[In]], list[Out]], max_items: int = 1_000) -> None:
+    def __init__(
+        self,
+        process: Callable[[list[In]], list[Out]],
+        max_items: int = 1_000,
+        split_on: Callable[[Exception], bool] = lambda exc: True,
+    ) -> None:
+        """`split_on`: whether a batch that failed so is worth retrying request by request
+        (not when the failure is everyone's, such as a database that is away)."""
         self._process = process
         self._max_items = max_items
+        self._split_on = split_on
         self._queue: queue.Queue[_Request[In, Out] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
@@ -73,15 +81,16 @@ class GroupCommit(Generic[In, Out]):
         try:
             results = self._process(items)
         except Exception as exc:
-            if len(batch) > 1:
+            if len(batch) > 1 and self._split_on(exc):
                 # One request's signals must not fail the others that happened to share its
                 # transaction: each is tried again on its own.
                 log.warning("group_commit.split", requests=len(batch), error=repr(exc))
                 for request in batch:
                     self._answer([request])
                 return
-            log.exception("group_commit.failed", items=len(items))
-            batch[0].future.set_exception(exc)
+            log.exception("group_commit.failed", requests=len(batch), items=len(items))
+            for request in batch:
+                request.future.set_exception(exc)
             return
         offset = 0
         for request in batch:
