@@ -81,3 +81,20 @@ def test_a_short_row_reads_as_the_same_signal_as_with_its_empty_values_written()
     [full] = csv_lines("source_record_id,given_name,email\nC-1,Ana,\n")
     assert short.signal is not None and full.signal is not None
     assert short.signal.event_id == full.signal.event_id
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_data() -> None:
+    [row] = csv_lines("\ufeffsource_record_id,given_name\nC-1,Ana\n")
+    assert row.errors == [] and row.signal is not None
+    assert row.signal.source_record_id == "C-1"
+    line = json.dumps(
+        {
+            "event_id": "e-1",
+            "source_system": "crm",
+            "source_record_id": "C-1",
+            "event_type": "crm_import",
+            "occurred_at": "2026-11-01T10:00:00Z",
+        }
+    )
+    [parsed] = list(read_jsonl(io.StringIO(f"\ufeff{line}\n")))
+    assert parsed.errors == [] and parsed.signal is not None

@@ -20,6 +20,8 @@ from mds.domain.signals import Signal, signal_errors
 
 ENVELOPE_COLUMNS = ("event_id", "source_system", "source_record_id", "event_type", "occurred_at")
 NESTED = {"address": "address_", "government_id": "government_id_"}
+# The byte order mark spreadsheet programs put before a UTF-8 export: not part of the data.
+BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def read_jsonl(stream: IO[str], *, source_system: str | None = None) -> Iterator
         if not line.strip():
             continue
         try:
-            raw = json.loads(line)
+            raw = json.loads(line.removeprefix(BOM) if number == 1 else line)
         except json.JSONDecodeError as exc:
             yield ParsedLine(number, None, [{"field": "", "message": f"invalid JSON: {exc.msg}"}])
             continue
@@ -61,6 +63,8 @@ def read_csv(
     envelope fields; `mapping` renames file columns to those names first."""
     reader = csv.reader(stream)
     header = next(reader, [])
+    if header:
+        header[0] = header[0].removeprefix(BOM)
     while True:
         number = reader.line_num + 1  # where the next row starts (a quoted value may span lines)
         values = next(reader, None)
