@@ -165,7 +165,11 @@ def test_import_refuses_a_mapping_it_cannot_read(cli_env: dict[str, str], tmp_pa
     assert "'first' is not COLUMN=field" in malformed.stderr
     jsonl = run(cli_env, "import", str(path), "--map", "id=source_record_id")
     assert jsonl.returncode == 2 and "--format csv" in jsonl.stderr
-    assert "created" not in malformed.stderr + jsonl.stderr, "nothing was imported"
+    unmapped = run(cli_env, *csv, "--map", "id=source_record_id")  # 'first' names nothing
+    assert unmapped.returncode == 2
+    assert "column(s) 'first' name no signal field or attribute" in unmapped.stderr
+    outputs = malformed.stderr + jsonl.stderr + unmapped.stderr
+    assert "created" not in outputs, "nothing was imported"
 
 
 def test_export_users_lists_live_users_suspended_ones_included(cli_env: dict[str, str]) -> None:

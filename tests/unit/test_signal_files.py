@@ -2,7 +2,9 @@ import io
 import json
 from datetime import UTC, datetime
 
-from mds.services.signal_files import read_csv, read_jsonl
+import pytest
+
+from mds.services.signal_files import UnknownColumnsError, read_csv, read_jsonl
 
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -98,3 +100,11 @@ def test_a_byte_order_mark_before_the_first_line_is_not_data() -> None:
     )
     [parsed] = list(read_jsonl(io.StringIO(f"\ufeff{line}\n")))
     assert parsed.errors == [] and parsed.signal is not None
+
+
+def test_a_csv_column_that_names_nothing_refuses_the_file_before_any_row() -> None:
+    with pytest.raises(UnknownColumnsError) as raised:
+        csv_lines("source_record_id,nickname,address_street,address_locality\nC-1,Annie,x,y\n")
+    assert raised.value.columns == ["nickname", "address_street"]
+    [row] = csv_lines("id,nickname\nC-1,Ana\n", id="source_record_id", nickname="given_name")
+    assert row.signal is not None and row.signal.attributes.given_name == "Ana"

@@ -26,7 +26,7 @@ from mds.cli.common import settings_for_cli
 from mds.cli.import_batches import BatchReport, import_batch
 from mds.cli.import_workers import WorkerFailedError, WorkerPool, import_in_workers
 from mds.gc_tuning import tune_for_resolution
-from mds.services.signal_files import ParsedLine, read_csv, read_jsonl
+from mds.services.signal_files import ParsedLine, UnknownColumnsError, read_csv, read_jsonl
 
 err = Console(stderr=True)
 
@@ -51,13 +51,16 @@ def _lines(
     if malformed:
         raise typer.BadParameter(f"{malformed[0]!r} is not COLUMN=field", param_hint="--map")
     pairs = dict(m.split("=", 1) for m in mapping)
-    return read_csv(
-        stream,
-        source_system=source,
-        mapping=pairs,
-        default_event_type="crm_import",
-        default_occurred_at=datetime.now(UTC),
-    )
+    try:
+        return read_csv(
+            stream,
+            source_system=source,
+            mapping=pairs,
+            default_event_type="crm_import",
+            default_occurred_at=datetime.now(UTC),
+        )
+    except UnknownColumnsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None
 
 
 def import_signals(

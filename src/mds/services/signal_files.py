@@ -16,10 +16,19 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from mds.domain.signals import Signal, signal_errors
+from mds.domain.signals import Address, Attributes, GovernmentId, Signal, signal_errors
 
 ENVELOPE_COLUMNS = ("event_id", "source_system", "source_record_id", "event_type", "occurred_at")
 NESTED = {"address": "address_", "government_id": "government_id_"}
+# What a CSV column may name: an envelope field, an attribute, or a part of a nested one.
+CSV_FIELDS = frozenset(
+    [
+        *ENVELOPE_COLUMNS,
+        *(a for a in Attributes.model_fields if a not in NESTED),
+        *(f"address_{f}" for f in Address.model_fields),
+        *(f"government_id_{f}" for f in GovernmentId.model_fields),
+    ]
+)
 # The byte order mark spreadsheet programs put before a UTF-8 export: not part of the data.
 BOM = "\ufeff"
 
@@ -60,11 +69,34 @@ def read_csv(
     default_occurred_at: datetime,
 ) -> Iterator[ParsedLine]:
     """CSV columns are attribute names (`address_postal_code`, `government_id_value`, …) or
-    envelope fields; `mapping` renames file columns to those names first."""
+    envelope fields; `mapping` renames file columns to those names first. The header is read
+    at once: a column that is neither raises UnknownColumnsError before any row is read."""
     reader = csv.reader(stream)
     header = next(reader, [])
     if header:
         header[0] = header[0].removeprefix(BOM)
+    unknown = [c for c in header if c and mapping.get(c, c) not in CSV_FIELDS]
+    if unknown:
+        raise UnknownColumnsError(unknown)
+    return _csv_rows(
+        reader,
+        header,
+        source_system=source_system,
+        mapping=mapping,
+        default_event_type=default_event_type,
+        default_occurred_at=default_occurred_at,
+    )
+
+
+def _csv_rows(
+    reader: Any,
+    header: list[str],
+    *,
+    source_system: str,
+    mapping: Mapping[str, str],
+    default_event_type: str,
+    default_occurred_at: datetime,
+) -> Iterator[ParsedLine]:
     while True:
         number = reader.line_num + 1  # where the next row starts (a quoted value may span lines)
         values = next(reader, None)
@@ -101,6 +133,16 @@ def read_csv(
                 attributes[name] = value
         envelope["attributes"] = attributes
         yield _validate(number, envelope)
+
+
+class UnknownColumnsError(ValueError):
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        named = ", ".join(repr(c) for c in columns)
+        super().__init__(
+            f"column(s) {named} name no signal field or attribute;"
+            " rename them with --map COLUMN=field"
+        )
 
 
 def _validate(number: int, raw: Any) -> ParsedLine:
