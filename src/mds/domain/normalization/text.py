@@ -9,7 +9,7 @@ _SPACES = re.compile(r"\s+")
 # C0 and C1 control characters but tab, line feed and carriage return (whitespace that display
 # collapses): no name, address or identifier holds one, PostgreSQL's text cannot store NUL, and
 # an escape sequence would reach every terminal that shows an export.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _NOT_WORD = re.compile(r"[^\w\s]", re.UNICODE)
 # Letters that NFD does not decompose but that people type without their accent.
 _EXTRA_FOLDS = str.maketrans(
@@ -19,7 +19,7 @@ _EXTRA_FOLDS = str.maketrans(
 
 def control_character(value: str) -> str | None:
     """The first control character in `value`, as U+XXXX, if it holds one."""
-    found = _CONTROL.search(value)
+    found = CONTROL_CHARACTER.search(value)
     return f"U+{ord(found.group()):04X}" if found else None
 
 
