@@ -57,12 +57,13 @@ def copy_baseline(sessions: sessionmaker[Session], signals: list[dict[str, Any]]
 
 
 def post_latencies(
-    env: dict[str, str], signals: list[dict[str, Any]], rate: float
+    env: dict[str, str], signals: list[dict[str, Any]], rate: float, processes: int = 1
 ) -> tuple[list[float], float]:
-    """Latencies of paced single-signal POSTs, and the server's peak RSS in MiB."""
+    """Latencies of paced single-signal POSTs, and the server's peak RSS in MiB (with several
+    server processes, that of the supervisor only)."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mds", "serve", "--port", str(port)],
+        [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", str(processes)],
         env={**env, "MDS_LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -284,6 +285,9 @@ def main() -> None:
         "--posts", type=int, default=1_000, help="single-signal POSTs to time (0: none)"
     )
     parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument(
+        "--serve-workers", type=int, default=1, help="`mds serve --workers` for the POSTs"
+    )
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument(
         "--workers",
@@ -340,12 +344,15 @@ def main() -> None:
         if not args.posts:
             return
         posts = generate(args.posts, seed=99).signals[: args.posts]
-        latencies, server_mib = post_latencies(env, [e.signal for e in posts], args.rate)
+        latencies, server_mib = post_latencies(
+            env, [e.signal for e in posts], args.rate, args.serve_workers
+        )
         p50, p99 = percentiles(latencies)
         ordered = sorted(latencies)
         p90 = ordered[int(len(ordered) * 0.9)] * 1000
         print(
-            f"single-signal POST /v1/signals at {args.rate:.0f} req/s, {len(latencies):,} requests:"
+            f"single-signal POST /v1/signals at {args.rate:.0f} req/s, {len(latencies):,} requests"
+            f" ({args.serve_workers} server process(es)):"
             f" p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms,"
             f" max {ordered[-1] * 1000:.0f} ms"
         )
