@@ -76,7 +76,11 @@ def train_model(
         current = match_models.active(session)
         # Keys shared by several identities, sampled in the database (the store may be large),
         # and their identities, in one statement: a sample of thousands of keys sent back as a
-        # list of values overflowed PostgreSQL's parser stack.
+        # list of values overflowed PostgreSQL's parser stack. Without statistics (a store just
+        # loaded, before autovacuum analyzed it) the planner may take the sample for one row and
+        # scan match_keys once per sampled key: 20,000 keys on 40,000 rows outran the statement
+        # timeout. A hash or merge join costs one more scan of what the sample scanned anyway.
+        session.execute(text("SET LOCAL enable_nestloop = off"))
         rows = session.execute(
             text(
                 "WITH sampled AS ("
@@ -89,6 +93,7 @@ def train_model(
             ),
             {"seed": str(seed), "n": sample_keys},
         ).all()
+        session.execute(text("RESET enable_nestloop"))
         shared: dict[tuple[str, bytes], list[uuid.UUID]] = {}
         for key_type, key_hash, identity in rows:
             shared.setdefault((key_type, bytes(key_hash)), []).append(identity)
