@@ -17,12 +17,14 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx2 as httpx
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,11 +58,44 @@ def copy_baseline(sessions: sessionmaker[Session], signals: list[dict[str, Any]]
     return time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class ServerBatches:
+    """The server's own account of its group commits (its `/metrics`)."""
+
+    batches: int
+    signals: int
+    seconds: float
+
+    def summary(self) -> str:
+        if not self.batches:
+            return "no resolution batches reported"
+        return (
+            f"{self.signals:,} signals in {self.batches:,} group commits"
+            f" ({self.signals / self.batches:.1f} per commit,"
+            f" {1000 * self.seconds / self.batches:.1f} ms each on average)"
+        )
+
+
+def server_batches(metrics_text: str) -> ServerBatches:
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.labels.get("entry") == "api"
+    }
+    return ServerBatches(
+        int(values.get("mds_resolution_batch_signals_count", 0)),
+        int(values.get("mds_resolution_batch_signals_sum", 0)),
+        values.get("mds_resolution_batch_seconds_sum", 0.0),
+    )
+
+
 def post_latencies(
     env: dict[str, str], signals: list[dict[str, Any]], rate: float, processes: int = 1
-) -> tuple[list[float], float]:
-    """Latencies of paced single-signal POSTs, and the server's peak RSS in MiB (with several
-    server processes, that of the supervisor only)."""
+) -> tuple[list[float], float, ServerBatches]:
+    """Latencies of paced single-signal POSTs, the server's peak RSS in MiB (with several
+    server processes, that of the supervisor only) and its group commits (with several, one
+    process's)."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", str(processes)],
@@ -104,13 +139,14 @@ def post_latencies(
             threads.append(thread)
         for thread in threads:
             thread.join()
+        batches = server_batches(client.get("/metrics").text)
         client.close()
         # Linux VmHWM: the process's peak resident set size.
         status = Path(f"/proc/{server.pid}/status").read_text()
         peak_kib = next(
             int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")
         )
-        return latencies, peak_kib / 1024
+        return latencies, peak_kib / 1024, batches
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -344,7 +380,7 @@ def main() -> None:
         if not args.posts:
             return
         posts = generate(args.posts, seed=99).signals[: args.posts]
-        latencies, server_mib = post_latencies(
+        latencies, server_mib, batches = post_latencies(
             env, [e.signal for e in posts], args.rate, args.serve_workers
         )
         p50, p99 = percentiles(latencies)
@@ -356,7 +392,7 @@ def main() -> None:
             f" p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms,"
             f" max {ordered[-1] * 1000:.0f} ms"
         )
-        print(f"  peak RSS of the server: {server_mib:.0f} MiB")
+        print(f"  peak RSS of the server: {server_mib:.0f} MiB; {batches.summary()}")
 
 
 if __name__ == "__main__":

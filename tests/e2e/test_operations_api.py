@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from mds.api.app import create_app
 from mds.bootstrap import build_runtime
@@ -53,6 +54,45 @@ def test_metrics_count_requests_by_route(client: TestClient) -> None:
     body = client.get("/metrics").text
     assert 'mds_http_requests_total{method="GET",route="/healthz",status="200"}' in body
     assert "mds_http_request_duration_seconds_bucket" in body
+
+
+def _samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_resolved_signals_by_entry_and_decision(client: TestClient) -> None:
+    signal = {
+        "event_id": "metrics-1",
+        "source_system": "signup",
+        "source_record_id": "M-1",
+        "event_type": "signup",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "attributes": {"given_name": "Ana", "family_name": "Metz", "email": "ana.m@example.com"},
+    }
+    created = ("mds_signals_resolved_total", (("decision", "created"), ("entry", "api")))
+    repeated = ("mds_signals_resolved_total", (("decision", "duplicate-ignored"), ("entry", "api")))
+    updated = ("mds_signals_resolved_total", (("decision", "linked"), ("entry", "api")))
+    batches = ("mds_resolution_batch_signals_count", (("entry", "api"),))
+    batch_signals = ("mds_resolution_batch_signals_sum", (("entry", "api"),))
+    before = _samples(client)
+
+    client.post("/v1/signals", json=signal).raise_for_status()
+    client.post("/v1/signals", json=[signal, {**signal, "event_id": "metrics-2"}])
+    after = _samples(client)
+
+    def grew(key: tuple[str, tuple[tuple[str, str], ...]]) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew(created) == 1
+    # The same event again is a duplicate; the record's next event stays on its user.
+    assert grew(repeated) == 1 and grew(updated) == 1
+    assert grew(batches) == 2 and grew(batch_signals) == 3
+    assert ("mds_resolution_batch_seconds_count", (("entry", "api"),)) in after
 
 
 def test_unknown_path_is_problem_json(client: TestClient) -> None:
