@@ -2,13 +2,20 @@
 flagged one by one, never at the cost of the good signals beside them."""
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from mds.cli.import_batches import import_batch
+from mds.domain.normalization import NormalizedRecord
 from mds.security.keyring import Keyring
+from mds.services.resolution import resolver
+from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.outcomes import Status
+from mds.services.signal_files import ParsedLine
 from mds.store import users
 from mds.store.models import Signal as InboxRow
 from mds.store.models import SourceIdentity
@@ -94,3 +101,38 @@ def test_a_signal_from_the_future_is_rejected_until_its_time_comes(
     ingest.config = replace(ingest.config, clock=lambda: NOW + timedelta(hours=3))
     [again] = ingest.ingest([signal("C-3", event_id="eva-1", given_name="Eva", at=later)])
     assert again.status is Status.CREATED
+
+
+def test_an_import_line_whose_resolution_fails_is_refused_alone_and_the_rest_go_on(
+    sessions: sessionmaker[Session], keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A defect that only one record reaches, injected where every signal passes.
+    normalize = resolver.normalize_raw
+
+    def defective(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
+        if raw.get("given_name") == "Boom":
+            raise RuntimeError("a defect only this record reaches")
+        return normalize(raw, config, today)
+
+    monkeypatch.setattr(resolver, "normalize_raw", defective)
+    lines = [
+        ParsedLine(n + 1, signal(f"C-{n}", given_name="Boom" if n == 3 else f"P{n}"))
+        for n in range(6)
+    ]
+    ingest = service(sessions, keyring)
+    report = import_batch(ingest, lines, "import:test")
+
+    assert report.refused == [
+        (4, "resolution failed: RuntimeError: a defect only this record reaches")
+    ]
+    assert report.decisions == {"created": 5}
+    with sessions() as session:
+        stored = set(session.scalars(select(SourceIdentity.source_record_id)))
+        assert stored == {"C-0", "C-1", "C-2", "C-4", "C-5"}
+        # Not in the inbox either: once the defect is fixed, importing the file again takes it.
+        assert session.scalar(select(func.count()).select_from(InboxRow)) == 5
+
+    monkeypatch.setattr(resolver, "normalize_raw", normalize)
+    again = import_batch(ingest, lines, "import:test")
+    assert again.refused == []
+    assert again.decisions == {"created": 1, "duplicate-ignored": 5}
