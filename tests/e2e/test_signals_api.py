@@ -94,3 +94,25 @@ def test_a_signal_postgresql_refuses_fails_alone(
     batch = client.post("/v1/signals", json=[SIGNAL, poison]).json()["results"]
     assert [r["decision"] for r in batch] == ["created", "rejected"]
     assert batch[1]["errors"][0]["message"].startswith("could not be stored")
+
+
+def test_the_published_document_describes_the_signal_body(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/v1/signals"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    single, batch, wrapped = body["oneOf"]
+    ref = {"$ref": "#/components/schemas/Signal"}
+    assert single == ref and batch["items"] == ref
+    assert wrapped["properties"]["signals"]["items"] == ref
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["Signal"]["required"]) == {
+        "event_id",
+        "source_system",
+        "source_record_id",
+        "event_type",
+        "occurred_at",
+    }
+    assert "delete_request" in schemas["EventType"]["enum"]
+    # The vocabulary is closed: an attribute the document does not name is refused.
+    assert schemas["Attributes"]["additionalProperties"] is False
+    assert "413" in operation["responses"]

@@ -59,7 +59,7 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
     )
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
-    install_problem_docs(app)
+    install_problem_docs(app, signals.DOCUMENTED_MODELS)
     app.include_router(health.router)
     app.include_router(signals.router)
     app.include_router(users.router)

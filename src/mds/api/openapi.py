@@ -6,12 +6,16 @@ without a schema. Rather than repeating the declaration on every route, the docu
 finished here once: each 4xx/5xx response gets the Problem schema, every operation that requires
 a token gets its 401 and 403, and every one with a body its 400. Routes added later are covered
 without doing anything.
+
+A route that reads its body itself, to judge each item on its own (`POST /v1/signals`: one
+malformed signal in a batch is that signal's rejection, not the batch's 422), still documents
+the body's shape: it names models in `openapi_extra`, and their schemas are added here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -46,16 +50,31 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(None, description="Each invalid field, when known")
 
 
-def install_problem_docs(app: FastAPI) -> None:
-    """Make `app.openapi()` (and so /openapi.json and /docs) document problems as served."""
+def install_problem_docs(app: FastAPI, models: Sequence[type[BaseModel]] = ()) -> None:
+    """Make `app.openapi()` (and so /openapi.json and /docs) document problems as served, and
+    the `models` that routes refer to without FastAPI knowing (see `schema_ref`)."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_problems(generate())
+            app.openapi_schema = with_problems(with_models(generate(), models))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def schema_ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def with_models(document: dict[str, Any], models: Sequence[type[BaseModel]]) -> dict[str, Any]:
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        schema = model.model_json_schema(ref_template=_REF)
+        for name, definition in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+            if schemas.setdefault(name, definition) != definition:
+                raise ValueError(f"two different OpenAPI schemas are named {name}")
+    return document
 
 
 def with_problems(document: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mds.api.auth import WRITE, Principal, require_scopes
 from mds.api.dependencies import get_runtime
+from mds.api.openapi import schema_ref
 from mds.api.problems import problem
 from mds.bootstrap import Runtime
 from mds.domain.signals import Signal, signal_errors
@@ -44,13 +45,36 @@ def _rejected(raw: Any, errors: list[dict[str, str]]) -> SignalOutcome:
     )
 
 
+_SIGNALS = {"type": "array", "items": schema_ref(Signal), "maxItems": MAX_BATCH}
+# The body is parsed here, signal by signal, not by FastAPI: its shape is documented by hand.
+_BODY_SCHEMA = {
+    "oneOf": [
+        schema_ref(Signal),
+        _SIGNALS,
+        {
+            "type": "object",
+            "properties": {"signals": _SIGNALS},
+            "required": ["signals"],
+            "additionalProperties": False,
+        },
+    ]
+}
+# The models the documented body refers to (app.py adds their schemas to the document).
+DOCUMENTED_MODELS = (Signal,)
+
+
 @router.post(
     "/signals",
     response_model=SignalResults,
     summary="Ingest one signal or a batch",
+    description="A batch answers 200 with each signal's outcome in order; a malformed signal in"
+    " a batch is that signal's `rejected` outcome (with `errors` naming each field), while a"
+    " malformed single signal is a 422 problem.",
     responses={
-        422: {"description": "Malformed request", "content": {"application/problem+json": {}}}
+        413: {"description": f"More than {MAX_BATCH} signals"},
+        422: {"description": "Malformed request", "content": {"application/problem+json": {}}},
     },
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": _BODY_SCHEMA}}}},
 )
 def post_signals(
     principal: Annotated[Principal, Depends(require_scopes(WRITE))],
