@@ -1,16 +1,31 @@
-"""Structured JSON logs (structlog) and Prometheus metrics."""
+"""Structured JSON logs (structlog) and Prometheus metrics.
+
+With `mds serve --workers N` each process counts into files under PROMETHEUS_MULTIPROC_DIR
+(set by the supervisor before the workers start) and `/metrics` adds them up, so a scrape
+sees the whole server whichever process answers it.
+"""
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from mds.config import LogFormat
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_REQUESTS = Counter(
     "mds_http_requests_total", "HTTP requests served", ["method", "route", "status"]
@@ -64,7 +79,10 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.JSON) -> N
 
 RELAY_PUBLISHED = Counter("mds_relay_published_total", "Outbox events published to Kafka")
 RELAY_LAG = Gauge(
-    "mds_relay_lag_seconds", "Age of the newest outbox event published (0: nothing waiting)"
+    "mds_relay_lag_seconds",
+    "Age of the newest outbox event published (0: nothing waiting)",
+    # Several server processes: the leading relay's lag, not one series per process.
+    multiprocess_mode="livemax",
 )
 WORKER_SIGNALS = Counter(
     "mds_worker_signals_total", "Kafka signals handled by the ingestion worker", ["result"]
@@ -106,3 +124,18 @@ def record_resolution(actor: str, decisions: Sequence[str], seconds: float) -> N
     RESOLUTION_BATCH_SECONDS.labels(entry).observe(seconds)
     for decision, count in collections.Counter(decisions).items():
         SIGNALS_RESOLVED.labels(entry, decision).inc(count)
+
+
+def metrics_exposition() -> bytes:
+    """The Prometheus text for `/metrics`: this process's metrics, or every server process's."""
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def forget_this_process() -> None:
+    """At a server process's exit: its live gauges no longer count (counters keep counting)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

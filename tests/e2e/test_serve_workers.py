@@ -9,6 +9,7 @@ import time
 
 import httpx2 as httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import free_port
 
@@ -43,3 +44,35 @@ def test_two_workers_listen_each_on_their_own_socket(cli_env: dict[str, str]) ->
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     assert listeners(port) == set()
+
+
+def test_metrics_count_every_worker_whichever_answers(cli_env: dict[str, str]) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(
+        command, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while len(listeners(port)) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, "mds serve exited"
+            time.sleep(0.2)
+        # A connection of its own for each request: the kernel spreads them over the workers.
+        assert all(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(30))
+        seen = set()
+        for _ in range(6):
+            families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+            seen.add(
+                sum(
+                    sample.value
+                    for family in families
+                    for sample in family.samples
+                    if sample.name == "mds_http_requests_total"
+                    and sample.labels["route"] == "/healthz"
+                )
+            )
+        assert seen == {30}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0

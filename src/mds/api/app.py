@@ -18,7 +18,7 @@ from mds.api.routes import changes, duplicates, health, signals, stewardship, us
 from mds.bootstrap import Runtime, build_runtime
 from mds.config import get_settings
 from mds.gc_tuning import tune_for_resolution
-from mds.observability import configure_logging
+from mds.observability import configure_logging, forget_this_process
 
 log = structlog.get_logger("mds.app")
 
@@ -50,6 +50,7 @@ def create_app(runtime_factory: Callable[[], Runtime] = _default_runtime) -> Fas
             if reads is not None:
                 await reads.close()
             runtime.close()
+            forget_this_process()
 
     app = FastAPI(
         title="Master Data Service",

@@ -10,11 +10,15 @@ each keep-alive response by ~40 ms on a plain asyncio loop (uvicorn issue #3149)
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+from mds.observability import MULTIPROCESS_DIR
 
 
 def run(app: str, workers: int, **options: Any) -> None:
@@ -30,8 +34,12 @@ def run(app: str, workers: int, **options: Any) -> None:
         parent = _listener(family, (config.host, config.port))
     except OSError as exc:
         raise SystemExit(f"cannot bind {config.host}:{config.port}: {exc.strerror}") from None
-    # uvicorn's supervisor pickles the socket into each worker it starts or restarts.
-    Multiprocess(config, sockets=[parent]).run()
+    # Each worker counts its metrics into files here and `/metrics` sums them; a directory of
+    # its own per run, since files left by an earlier run would be counted again.
+    with tempfile.TemporaryDirectory(prefix="mds-metrics-") as metrics_dir:
+        os.environ[MULTIPROCESS_DIR] = metrics_dir
+        # uvicorn's supervisor pickles the socket into each worker it starts or restarts.
+        Multiprocess(config, sockets=[parent]).run()
 
 
 class _ReusePortSocket(socket.socket):

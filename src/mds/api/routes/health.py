@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mds.api.dependencies import get_runtime
 from mds.api.problems import problem
 from mds.bootstrap import Runtime
+from mds.observability import metrics_exposition
 from mds.store import migrate
 
 router = APIRouter(tags=["operations"])
@@ -44,4 +45,4 @@ def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Any:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
