@@ -8,6 +8,7 @@ import random
 import struct
 import threading
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import Settings
+from mds.domain.normalization import NormalizedRecord
 from mds.security.keyring import Keyring
+from mds.services.resolution import resolver
+from mds.services.resolution.config import ResolutionConfig
 from mds.store.models import AuditLog, IngestError, Outbox, SourceIdentity
 from mds.store.models import Signal as InboxRow
 from mds.store.source_identities import get_attributes
@@ -146,6 +150,41 @@ def test_duplicates_and_poison_messages(
     assert any("ahead of the service's clock" in e for e in by_error)
     assert all(d.headers["mds.source.topic"] == settings.ingest_topic_list[0] for d in dead)
     assert committed(settings) == len(deliveries) + len(poison)
+
+
+def test_a_signal_whose_resolution_fails_is_dead_lettered_alone(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    keyring: Keyring,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    normalize = resolver.normalize_raw
+
+    def defective(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
+        if raw.get("given_name") == "Boom":
+            raise RuntimeError("a defect only this record reaches")
+        return normalize(raw, config, today)
+
+    monkeypatch.setattr(resolver, "normalize_raw", defective)
+    bad = person(7)
+    bad["attributes"]["given_name"] = "Boom"
+    values = [json.dumps(person(n)).encode() for n in range(6)] + [json.dumps(bad).encode()]
+    produce(settings, values)
+    worker = IngestWorker(settings, sessions, keyring, lambda: service(sessions, keyring))
+
+    def done() -> bool:
+        with sessions() as session:
+            applied = count(session, IngestError) == 1 and count(session, InboxRow) == 6
+        return applied and committed(settings) == len(values)
+
+    run_until(worker, done)
+    [dead] = consume_all(settings.kafka_brokers or "", settings.dead_letter_topic, expected=1)
+    assert dead.headers["mds.error"] == (
+        "rejected: resolution failed: RuntimeError: a defect only this record reaches"
+    )
+    assert dead.value["event_id"] == "evt-7"
+    with sessions() as session:
+        assert count(session, SourceIdentity) == 6
 
 
 def test_a_replay_from_offset_zero_applies_nothing_again(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from mds.domain.signals import Signal
@@ -84,6 +84,41 @@ class IngestService:
         elapsed = time.perf_counter() - started
         record_resolution(actor, [str(outcome.status) for outcome in outcomes], elapsed)
         return outcomes
+
+    def ingest_isolated(
+        self, signals: Sequence[Signal], actor: str = "ingest"
+    ) -> list[SignalOutcome]:
+        """As `ingest`, but a signal whose resolution fails (a defect, data that cannot be
+        read) is split off until it stands alone and answered `rejected` with the error, so
+        that one bad record does not stop the others (imports, the Kafka worker). Nothing of
+        it is kept, not even in the inbox: once the cause is fixed, it can be sent again. A
+        database that is away still raises: every signal would fail alike."""
+        started = time.perf_counter()
+        try:
+            return self.ingest(signals, actor)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            if len(signals) > 1:
+                half = len(signals) // 2
+                first = self.ingest_isolated(signals[:half], actor)
+                return first + self.ingest_isolated(signals[half:], actor)
+            signal = signals[0]
+            log.exception(
+                "ingest.resolution_failed",
+                source_system=signal.source_system,
+                event_id=signal.event_id,
+            )
+            record_resolution(actor, [str(Status.REJECTED)], time.perf_counter() - started)
+            message = f"resolution failed: {type(exc).__name__}: {exc}"
+            return [
+                SignalOutcome(
+                    signal.event_id,
+                    signal.source_system,
+                    Status.REJECTED,
+                    errors=[{"field": "", "message": message}],
+                )
+            ]
 
     def _ingest_refusing_alone(self, signals: Sequence[Signal], actor: str) -> list[SignalOutcome]:
         try:

@@ -128,23 +128,9 @@ class IngestWorker:
         signals = [s for _, s in decoded]
         if self.before_batch is not None:
             self.before_batch(signals)
-        service = self.ingest_service()
-        try:
-            return _rejected(decoded, service.ingest(signals, actor="kafka"))
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception:
-            log.exception("worker.batch_failed", size=len(signals))
-        # One bad signal must not hold its partition: resolve one by one, dead-letter failures.
-        failed = []
-        for message, signal in decoded:
-            try:
-                failed += _rejected([(message, signal)], service.ingest([signal], actor="kafka"))
-            except (OperationalError, InterfaceError):
-                raise
-            except Exception as exc:
-                failed.append((message, f"resolution failed: {type(exc).__name__}: {exc}"))
-        return failed
+        # One bad signal must not hold its partition: it is rejected alone and dead-lettered.
+        outcomes = self.ingest_service().ingest_isolated(signals, actor="kafka")
+        return _rejected(decoded, outcomes)
 
     def _dead_letter(self, producer: Producer, poison: list[tuple[Message, str]]) -> None:
         for message, error in poison:
@@ -171,7 +157,8 @@ class IngestWorker:
 def _rejected(
     decoded: list[tuple[Message, Signal]], outcomes: list[SignalOutcome]
 ) -> list[tuple[Message, str]]:
-    """The messages whose signals the service rejected (from the future, unstorable)."""
+    """The messages whose signals the service rejected (from the future, unstorable, failing
+    to resolve)."""
     return [
         (message, f"rejected: {outcome.error_text()}")
         for (message, _), outcome in zip(decoded, outcomes, strict=True)
