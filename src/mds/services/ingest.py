@@ -35,7 +35,7 @@ from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.resolution.resolver import SignalView
 from mds.services.resolution.term_counts import TermCounts
 from mds.services.resolution.workspace import Workspace
-from mds.services.transactions import in_transaction
+from mds.services.transactions import ConcurrentChangeError, in_transaction
 from mds.store import inbox, locks, match_keys
 from mds.store import source_identities as identities
 from mds.store.inbox import InboxEntry
@@ -92,12 +92,12 @@ class IngestService:
         read) is split off until it stands alone and answered `rejected` with the error, so
         that one bad record does not stop the others (imports, the Kafka worker). Nothing of
         it is kept, not even in the inbox: once the cause is fixed, it can be sent again. A
-        database that is away still raises: every signal would fail alike."""
+        database that is away, or contention that outlasted the retries, still raises."""
         started = time.perf_counter()
         try:
             return self.ingest(signals, actor)
-        except (OperationalError, InterfaceError):
-            raise
+        except (OperationalError, InterfaceError, ConcurrentChangeError):
+            raise  # not the signal's fault: the database, or a contention retries outlasted
         except Exception as exc:
             if len(signals) > 1:
                 half = len(signals) // 2
