@@ -11,7 +11,7 @@ import collections
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import structlog
 from prometheus_client import (
@@ -19,9 +19,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Metric,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from mds.config import LogFormat
 
@@ -126,13 +129,34 @@ def record_resolution(actor: str, decisions: Sequence[str], seconds: float) -> N
         SIGNALS_RESOLVED.labels(entry, decision).inc(count)
 
 
-def metrics_exposition() -> bytes:
-    """The Prometheus text for `/metrics`: this process's metrics, or every server process's."""
-    if not os.environ.get(MULTIPROCESS_DIR):
-        return generate_latest()
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+def metrics_exposition(review_backlog: dict[str, int] | None = None) -> bytes:
+    """The Prometheus text for `/metrics`: this process's metrics, or every server process's,
+    and the open review items by risk when the database could tell (read at each scrape: a
+    figure of the store, not of a process)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        text = generate_latest(registry)
+    else:
+        text = generate_latest()
+    if review_backlog is None:
+        return text
+    backlog = CollectorRegistry()
+    backlog.register(_ReviewBacklog(review_backlog))
+    return text + generate_latest(backlog)
+
+
+class _ReviewBacklog(Collector):
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "mds_review_items_open", "Open review items (the stewards' backlog)", labels=["risk"]
+        )
+        for risk, count in sorted(self.counts.items()):
+            family.add_metric([risk], count)
+        yield family
 
 
 def forget_this_process() -> None:

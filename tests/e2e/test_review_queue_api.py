@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -126,3 +127,25 @@ def test_a_decision_on_versions_the_steward_did_not_see_is_refused(client: TestC
     )
     assert response.status_code == 409
     assert only_item(client)["status"] == "open"
+
+
+def test_metrics_show_the_open_review_items_by_risk(client: TestClient) -> None:
+    def backlog() -> dict[str, float]:
+        families = text_string_to_metric_families(client.get("/metrics").text)
+        return {
+            sample.labels["risk"]: sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name == "mds_review_items_open"
+        }
+
+    assert backlog() == {"high": 0, "normal": 0}
+    high_risk_pair(client)
+    assert backlog() == {"high": 1, "normal": 0}
+    item = only_item(client, risk="high")
+    decided = client.post(
+        f"/v1/duplicates/{item['id']}/decision",
+        json={"decision": "reject", "reason": "two passports, two people", "confirm": True},
+    )
+    assert decided.status_code == 200, decided.text
+    assert backlog() == {"high": 0, "normal": 0}
