@@ -94,8 +94,7 @@ def post_latencies(
     env: dict[str, str], signals: list[dict[str, Any]], rate: float, processes: int = 1
 ) -> tuple[list[float], float, ServerBatches]:
     """Latencies of paced single-signal POSTs, the server's peak RSS in MiB (with several
-    server processes, that of the supervisor only) and its group commits (with several, one
-    process's)."""
+    server processes, that of the supervisor only) and its group commits (all processes')."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", str(processes)],
