@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mds.domain.normalization import NormalizedRecord
 from mds.domain.signals import Signal
 from mds.security.keyring import Keyring
 from mds.services.ingest import IngestService
+from mds.services.resolution import resolver
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.outcomes import SignalOutcome
 
@@ -68,3 +70,19 @@ def bridged_users(ingest: IngestService) -> tuple[SignalOutcome, SignalOutcome, 
     [b] = ingest.ingest([signal("S-1", source="signup", **ana, **by_phone)])
     [bridge] = ingest.ingest([signal("T-1", source="support", **ana, email="a@x.com", **by_phone)])
     return a, b, bridge
+
+
+DEFECT = "a defect only this record reaches"
+
+
+def inject_defect(monkeypatch: Any, given_name: str = "Boom") -> None:
+    """Resolution fails for records with this given name, as a defect would (raised from the
+    normalization every signal goes through), and only for them."""
+    normalize = resolver.normalize_raw
+
+    def defective(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
+        if raw.get("given_name") == given_name:
+            raise RuntimeError(DEFECT)
+        return normalize(raw, config, today)
+
+    monkeypatch.setattr(resolver, "normalize_raw", defective)

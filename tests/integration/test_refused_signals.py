@@ -2,25 +2,21 @@
 flagged one by one, never at the cost of the good signals beside them."""
 
 from dataclasses import replace
-from datetime import date, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.cli.import_batches import import_batch
-from mds.domain.normalization import NormalizedRecord
 from mds.security.keyring import Keyring
-from mds.services.resolution import resolver
-from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.outcomes import Status
 from mds.services.signal_files import ParsedLine
 from mds.store import users
 from mds.store.models import Signal as InboxRow
 from mds.store.models import SourceIdentity
 from mds.store.source_identities import get_attributes
-from tests.integration.ingest_helpers import NOW, service, signal
+from tests.integration.ingest_helpers import DEFECT, NOW, inject_defect, service, signal
 
 
 def test_a_signal_postgresql_refuses_is_rejected_alone_and_the_batch_goes_on(
@@ -106,15 +102,7 @@ def test_a_signal_from_the_future_is_rejected_until_its_time_comes(
 def test_an_import_line_whose_resolution_fails_is_refused_alone_and_the_rest_go_on(
     sessions: sessionmaker[Session], keyring: Keyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A defect that only one record reaches, injected where every signal passes.
-    normalize = resolver.normalize_raw
-
-    def defective(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
-        if raw.get("given_name") == "Boom":
-            raise RuntimeError("a defect only this record reaches")
-        return normalize(raw, config, today)
-
-    monkeypatch.setattr(resolver, "normalize_raw", defective)
+    inject_defect(monkeypatch)
     lines = [
         ParsedLine(n + 1, signal(f"C-{n}", given_name="Boom" if n == 3 else f"P{n}"))
         for n in range(6)
@@ -122,9 +110,7 @@ def test_an_import_line_whose_resolution_fails_is_refused_alone_and_the_rest_go_
     ingest = service(sessions, keyring)
     report = import_batch(ingest, lines, "import:test")
 
-    assert report.refused == [
-        (4, "resolution failed: RuntimeError: a defect only this record reaches")
-    ]
+    assert report.refused == [(4, f"resolution failed: RuntimeError: {DEFECT}")]
     assert report.decisions == {"created": 5}
     with sessions() as session:
         stored = set(session.scalars(select(SourceIdentity.source_record_id)))
@@ -132,7 +118,7 @@ def test_an_import_line_whose_resolution_fails_is_refused_alone_and_the_rest_go_
         # Not in the inbox either: once the defect is fixed, importing the file again takes it.
         assert session.scalar(select(func.count()).select_from(InboxRow)) == 5
 
-    monkeypatch.setattr(resolver, "normalize_raw", normalize)
+    monkeypatch.undo()  # the defect fixed
     again = import_batch(ingest, lines, "import:test")
     assert again.refused == []
     assert again.decisions == {"created": 1, "duplicate-ignored": 5}

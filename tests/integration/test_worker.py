@@ -8,7 +8,6 @@ import random
 import struct
 import threading
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import Settings
-from mds.domain.normalization import NormalizedRecord
 from mds.security.keyring import Keyring
-from mds.services.resolution import resolver
-from mds.services.resolution.config import ResolutionConfig
 from mds.store.models import AuditLog, IngestError, Outbox, SourceIdentity
 from mds.store.models import Signal as InboxRow
 from mds.store.source_identities import get_attributes
 from mds.streaming.kafka import consumer_config
 from mds.streaming.serialization import SchemaRegistry, load_schema
 from mds.streaming.worker import IngestWorker
-from tests.integration.ingest_helpers import service
+from tests.integration.ingest_helpers import DEFECT, inject_defect, service
 from tests.integration.kafka_helpers import consume_all, prepared_store, streaming_settings
 from tests.support.schema_registry import schema_registry
 
@@ -158,14 +154,7 @@ def test_a_signal_whose_resolution_fails_is_dead_lettered_alone(
     keyring: Keyring,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    normalize = resolver.normalize_raw
-
-    def defective(raw: dict[str, Any], config: ResolutionConfig, today: date) -> NormalizedRecord:
-        if raw.get("given_name") == "Boom":
-            raise RuntimeError("a defect only this record reaches")
-        return normalize(raw, config, today)
-
-    monkeypatch.setattr(resolver, "normalize_raw", defective)
+    inject_defect(monkeypatch)
     bad = person(7)
     bad["attributes"]["given_name"] = "Boom"
     values = [json.dumps(person(n)).encode() for n in range(6)] + [json.dumps(bad).encode()]
@@ -179,9 +168,7 @@ def test_a_signal_whose_resolution_fails_is_dead_lettered_alone(
 
     run_until(worker, done)
     [dead] = consume_all(settings.kafka_brokers or "", settings.dead_letter_topic, expected=1)
-    assert dead.headers["mds.error"] == (
-        "rejected: resolution failed: RuntimeError: a defect only this record reaches"
-    )
+    assert dead.headers["mds.error"] == (f"rejected: resolution failed: RuntimeError: {DEFECT}")
     assert dead.value["event_id"] == "evt-7"
     with sessions() as session:
         assert count(session, SourceIdentity) == 6
