@@ -379,9 +379,11 @@ def main() -> None:
         if not args.posts:
             return
         posts = generate(args.posts, seed=99).signals[: args.posts]
+        wal_before = wal_written(env["DATABASE_URL"])
         latencies, server_mib, batches = post_latencies(
             env, [e.signal for e in posts], args.rate, args.serve_workers
         )
+        wal_after = wal_written(env["DATABASE_URL"])
         p50, p99 = percentiles(latencies)
         ordered = sorted(latencies)
         p90 = ordered[int(len(ordered) * 0.9)] * 1000
@@ -392,6 +394,12 @@ def main() -> None:
             f" max {ordered[-1] * 1000:.0f} ms"
         )
         print(f"  peak RSS of the server: {server_mib:.0f} MiB; {batches.summary()}")
+        # A store whose pages were not written since the last checkpoint logs each page whole
+        # on its first change: what a short import leaves the POSTs to pay.
+        print(
+            f"  WAL per POST {(wal_after[0] - wal_before[0]) / len(latencies) / 1024:.0f} KiB"
+            f" ({(wal_after[1] - wal_before[1]) / len(latencies):.1f} full-page images)"
+        )
 
 
 if __name__ == "__main__":
