@@ -10,6 +10,7 @@ import typer
 from sqlalchemy import Select, func, select
 
 from mds.cli.common import cli_runtime
+from mds.domain.profile import PII_ATTRIBUTES
 from mds.store.models import (
     LIVE_STATUSES,
     CanonicalProfile,
@@ -62,26 +63,28 @@ def users(
 ) -> None:
     """Golden records of live users, active or suspended: {user_id, status, version,
     given_name, …} (decrypted: PII)."""
-    with cli_runtime() as runtime:
-        query = (
-            select(CanonicalUser, CanonicalProfile)
-            .join(CanonicalProfile, CanonicalProfile.user_id == CanonicalUser.id)
-            .order_by(CanonicalUser.id)
-        )
-        if not include_inactive:
-            query = query.where(CanonicalUser.status.in_(LIVE_STATUSES))
-        with runtime.sessions() as session:
-            for user, profile in session.execute(query.execution_options(yield_per=PAGE)):
-                golden = decrypt_profile(runtime.keyring, profile)
-                _write(
-                    {
-                        "user_id": user.id,
-                        "status": user.status,
-                        "version": user.version,
-                        "merged_into": user.merged_into,
-                        **golden.as_dict(),
-                    }
-                )
+    u, p = CanonicalUser, CanonicalProfile
+    # Plain rows, not ORM objects: two entities per user cost about 7% of a 1M-user export.
+    query = (
+        select(u.status, u.version, u.merged_into, p.user_id, p.locale, p.preferences)
+        .add_columns(*(getattr(p, f"{name}_enc") for name in PII_ATTRIBUTES))
+        .join(p, p.user_id == u.id)
+        .order_by(u.id)
+    )
+    if not include_inactive:
+        query = query.where(u.status.in_(LIVE_STATUSES))
+    with cli_runtime() as runtime, runtime.sessions() as session:
+        for row in session.execute(query.execution_options(yield_per=PAGE)):
+            golden = decrypt_profile(runtime.keyring, row)
+            _write(
+                {
+                    "user_id": row.user_id,
+                    "status": row.status,
+                    "version": row.version,
+                    "merged_into": row.merged_into,
+                    **golden.as_dict(),
+                }
+            )
 
 
 @app.command()
