@@ -122,9 +122,16 @@ def entry_point(actor: str) -> str:
 
 
 def record_resolution(actor: str, decisions: Sequence[str], seconds: float) -> None:
+    """One committed batch: its size, its time, and each signal's decision."""
     entry = entry_point(actor)
     RESOLUTION_BATCH_SIGNALS.labels(entry).observe(len(decisions))
     RESOLUTION_BATCH_SECONDS.labels(entry).observe(seconds)
+    count_decisions(actor, decisions)
+
+
+def count_decisions(actor: str, decisions: Sequence[str]) -> None:
+    """Decisions made outside a committed batch too (a signal refused on its own)."""
+    entry = entry_point(actor)
     for decision, count in collections.Counter(decisions).items():
         SIGNALS_RESOLVED.labels(entry, decision).inc(count)
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, Operationa
 from sqlalchemy.orm import Session
 
 from mds.domain.signals import Signal
-from mds.observability import record_resolution
+from mds.observability import count_decisions, record_resolution
 from mds.security.keyring import Keyring
 from mds.services.resolution.batch import Batch, with_survivor
 from mds.services.resolution.config import ResolutionConfig
@@ -93,44 +93,27 @@ class IngestService:
         that one bad record does not stop the others (imports, the Kafka worker). Nothing of
         it is kept, not even in the inbox: once the cause is fixed, it can be sent again. A
         database that is away, or contention that outlasted the retries, still raises."""
-        started = time.perf_counter()
-        try:
-            return self.ingest(signals, actor)
-        except (OperationalError, InterfaceError, ConcurrentChangeError):
-            raise  # not the signal's fault: the database, or a contention retries outlasted
-        except Exception as exc:
-            if len(signals) > 1:
-                half = len(signals) // 2
-                first = self.ingest_isolated(signals[:half], actor)
-                return first + self.ingest_isolated(signals[half:], actor)
-            signal = signals[0]
-            log.exception(
-                "ingest.resolution_failed",
-                source_system=signal.source_system,
-                event_id=signal.event_id,
-            )
-            record_resolution(actor, [str(Status.REJECTED)], time.perf_counter() - started)
-            message = f"resolution failed: {type(exc).__name__}: {exc}"
-            return [
-                SignalOutcome(
-                    signal.event_id,
-                    signal.source_system,
-                    Status.REJECTED,
-                    errors=[{"field": "", "message": message}],
-                )
-            ]
+
+        def unresolvable(signal: Signal, exc: Exception) -> SignalOutcome:
+            count_decisions(actor, [str(Status.REJECTED)])
+            return _unresolvable(signal, exc)
+
+        return _split_until_alone(
+            signals,
+            lambda part: self.ingest(part, actor),
+            splits_on=_signals_fault,
+            alone=unresolvable,
+        )
 
     def _ingest_refusing_alone(self, signals: Sequence[Signal], actor: str) -> list[SignalOutcome]:
-        try:
-            return in_transaction(
-                self.sessions, lambda session: self._ingest(session, signals, actor)
-            )
-        except (DataError, IntegrityError) as exc:
-            if len(signals) > 1:
-                half = len(signals) // 2
-                first = self._ingest_refusing_alone(signals[:half], actor)
-                return first + self._ingest_refusing_alone(signals[half:], actor)
-            return [_unstorable(signals[0], exc)]
+        return _split_until_alone(
+            signals,
+            lambda part: in_transaction(
+                self.sessions, lambda session: self._ingest(session, part, actor)
+            ),
+            splits_on=lambda exc: isinstance(exc, DataError | IntegrityError),
+            alone=_unstorable,
+        )
 
     def _ingest(
         self, session: Session, signals: Sequence[Signal], actor: str
@@ -226,15 +209,56 @@ class IngestService:
         return [with_survivor(ws, outcomes[i]) for i in range(len(signals))]
 
 
-def _unstorable(signal: Signal, exc: DataError | IntegrityError) -> SignalOutcome:
+def _split_until_alone(
+    signals: Sequence[Signal],
+    resolve: Callable[[Sequence[Signal]], list[SignalOutcome]],
+    *,
+    splits_on: Callable[[Exception], bool],
+    alone: Callable[[Signal, Exception], SignalOutcome],
+) -> list[SignalOutcome]:
+    """`resolve(signals)`; when it fails so that `splits_on` says one signal may be to blame,
+    each half again, down to the signals that fail alone, which `alone` answers."""
+    try:
+        return resolve(signals)
+    except Exception as exc:
+        if not splits_on(exc):
+            raise
+        if len(signals) == 1:
+            return [alone(signals[0], exc)]
+        half = len(signals) // 2
+        first = _split_until_alone(signals[:half], resolve, splits_on=splits_on, alone=alone)
+        return first + _split_until_alone(signals[half:], resolve, splits_on=splits_on, alone=alone)
+
+
+def _signals_fault(exc: Exception) -> bool:
+    """Not a database that is away, nor contention that outlasted the retries."""
+    return not isinstance(exc, OperationalError | InterfaceError | ConcurrentChangeError)
+
+
+def _unresolvable(signal: Signal, exc: Exception) -> SignalOutcome:
+    """A signal whose resolution failed on its own (a defect, data that cannot be read)."""
+    log.exception(
+        "ingest.resolution_failed", source_system=signal.source_system, event_id=signal.event_id
+    )
+    message = f"resolution failed: {type(exc).__name__}: {exc}"
+    return SignalOutcome(
+        signal.event_id,
+        signal.source_system,
+        Status.REJECTED,
+        errors=[{"field": "", "message": message}],
+    )
+
+
+def _unstorable(signal: Signal, exc: Exception) -> SignalOutcome:
     """A signal PostgreSQL refused on its own, with the reason (never the values: PII)."""
-    diagnostics = getattr(exc.orig, "diag", None)
-    reason = getattr(diagnostics, "message_primary", None) or type(exc.orig).__name__
+    orig = getattr(exc, "orig", exc)  # the driver's error under SQLAlchemy's
+    diagnostics = getattr(orig, "diag", None)
+    reason = getattr(diagnostics, "message_primary", None) or type(orig).__name__
     log.warning(
         "ingest.unstorable",
         source_system=signal.source_system,
         event_id=signal.event_id,
-        sqlstate=getattr(exc.orig, "sqlstate", None),
+        sqlstate=getattr(orig, "sqlstate", None),
         reason=reason,
     )
     return SignalOutcome(
