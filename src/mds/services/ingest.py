@@ -133,12 +133,7 @@ class IngestService:
             return None
         allowed = self.config.max_clock_skew.total_seconds()
         message = f"{ahead} ahead of the service's clock (at most {allowed:.0f} s is allowed)"
-        return SignalOutcome(
-            signal.event_id,
-            signal.source_system,
-            Status.REJECTED,
-            errors=[{"field": "occurred_at", "message": message}],
-        )
+        return _rejected(signal, message, field="occurred_at")
 
     def _resolve(
         self, session: Session, ws: Workspace, signals: Sequence[Signal], actor: str
@@ -240,13 +235,7 @@ def _unresolvable(signal: Signal, exc: Exception) -> SignalOutcome:
     log.exception(
         "ingest.resolution_failed", source_system=signal.source_system, event_id=signal.event_id
     )
-    message = f"resolution failed: {type(exc).__name__}: {exc}"
-    return SignalOutcome(
-        signal.event_id,
-        signal.source_system,
-        Status.REJECTED,
-        errors=[{"field": "", "message": message}],
-    )
+    return _rejected(signal, f"resolution failed: {type(exc).__name__}: {exc}")
 
 
 def _unstorable(signal: Signal, exc: Exception) -> SignalOutcome:
@@ -261,9 +250,9 @@ def _unstorable(signal: Signal, exc: Exception) -> SignalOutcome:
         sqlstate=getattr(orig, "sqlstate", None),
         reason=reason,
     )
-    return SignalOutcome(
-        signal.event_id,
-        signal.source_system,
-        Status.REJECTED,
-        errors=[{"field": "", "message": f"could not be stored: {reason}"}],
-    )
+    return _rejected(signal, f"could not be stored: {reason}")
+
+
+def _rejected(signal: Signal, message: str, field: str = "") -> SignalOutcome:
+    errors = [{"field": field, "message": message}]
+    return SignalOutcome(signal.event_id, signal.source_system, Status.REJECTED, errors=errors)
