@@ -67,3 +67,37 @@ def test_a_batch_knows_how_common_its_names_are_in_each_others_role(
     surname = frequency("family_name", "garcia")
     assert surname is not None and surname.share == 50 / 1_001
     assert frequency("given_name", "garcia") == TermShare(1 / 1_001, 1 / 1_001)
+
+
+def test_the_population_is_the_store_as_each_batch_finds_it(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # Term frequencies are counted afresh for each batch; the population they are shares of
+    # must be too, or names look rarer and rarer as a bulk load goes on.
+    ingest = service(sessions, keyring)
+    ingest.ingest([signal(f"C-{n}", given_name=f"Name{n}") for n in range(3)])
+    with sessions() as session:
+        assert ingest.population(session) == 3
+    ingest.ingest([signal(f"D-{n}", given_name=f"Other{n}") for n in range(2)])
+    with sessions() as session:
+        assert ingest.population(session) == 5
+
+
+def test_a_bulk_load_sizes_the_match_prior_for_the_store_it_ends_in(
+    sessions: sessionmaker[Session], keyring: Keyring
+) -> None:
+    # The same name and birth dates a day apart: enough to link in a store of a thousand, not
+    # in one of a million. A load announced to bring a million judges its first pairs as the
+    # store it will become would judge them, so arrival order does not decide.
+    born = {"given_name": "Ana", "family_name": "García", "date_of_birth": "1990-04-01"}
+    small = service(sessions, keyring)
+    small.ingest([signal("C-1", **born)])
+    [linked] = small.ingest([signal("C-2", **{**born, "date_of_birth": "1990-04-02"})])
+    assert linked.status is Status.LINKED
+
+    other = {**born, "given_name": "Eva", "family_name": "Martín"}
+    big = service(sessions, keyring)
+    big.expect_load(1_000_000)
+    big.ingest([signal("D-1", **other)])
+    [doubtful] = big.ingest([signal("D-2", **{**other, "date_of_birth": "1990-04-02"})])
+    assert doubtful.status is Status.REVIEW

@@ -1,7 +1,7 @@
 import uuid
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.security.keyring import Keyring
@@ -241,98 +241,6 @@ def test_a_signal_that_links_two_users_merges_them(
     assert bridge.user_id == a.user_id
 
 
-def test_delete_request_erases_the_source_identity(
-    sessions: sessionmaker[Session], keyring: Keyring
-) -> None:
-    ingest = service(sessions, keyring)
-    [kept] = ingest.ingest([signal("C-1", **ANA)])
-    [other] = ingest.ingest([signal("S-1", source="signup", **ANA, locale="es-ES")])
-    assert other.user_id == kept.user_id
-    [erased] = ingest.ingest(
-        [signal("S-1", source="signup", event_type="delete_request", at="2026-11-02T00:00:00Z")]
-    )
-    [stale] = ingest.ingest([signal("S-1", source="signup", at="2026-11-01T12:00:00Z", **ANA)])
-    assert erased.status is Status.ERASED
-    assert stale.status is Status.IGNORED
-    with sessions() as session:
-        row = session.scalars(
-            select(SourceIdentity).where(SourceIdentity.source_record_id == "S-1")
-        ).one()
-        assert row.user_id is None and row.attributes_enc is None and row.erased_at is not None
-        keys = session.execute(
-            text("SELECT count(*) FROM match_keys WHERE source_identity_id = :i"), {"i": row.id}
-        ).scalar_one()
-        assert keys == 0
-        record = users.get_user(session, keyring, kept.user_id)  # type: ignore[arg-type]
-        digests = dict(
-            session.execute(
-                select(AttributeLineage.source_identity_id, func.count(AttributeLineage.id))
-                .where(AttributeLineage.value_digest.is_not(None))
-                .group_by(AttributeLineage.source_identity_id)
-            ).all()
-        )
-    assert record is not None and record.profile.locale is None  # only S-1 had supplied it
-    assert row.id not in digests, "no digest of what S-1 said is left to confirm a guess"
-    assert digests, "the identity that remains keeps its lineage"
-
-
-A_DNI = {"type": "national_id", "country": "ES", "value": "12345678Z"}
-
-
-def test_a_delete_request_that_arrives_late_erases_only_what_came_before_it(
-    sessions: sessionmaker[Session], keyring: Keyring
-) -> None:
-    # The source deleted its record on Nov 3 and it came back on Nov 5; the messages crossed.
-    ingest = service(sessions, keyring)
-    [first] = ingest.ingest(
-        [signal("C-1", at="2026-11-01T00:00:00Z", **{**ANA, "locale": "es-ES"})]
-    )
-    [back] = ingest.ingest([signal("C-1", at="2026-11-05T00:00:00Z", email="ana.new@example.com")])
-    delete = signal("C-1", event_type="delete_request", at="2026-11-03T00:00:00Z")
-    [erased] = ingest.ingest([delete])
-    [stale] = ingest.ingest(
-        [signal("C-1", at="2026-11-02T00:00:00Z", locale="en-GB", government_id=A_DNI)]
-    )
-    assert erased.status is Status.ERASED and erased.user_id == first.user_id == back.user_id
-    with sessions() as session:
-        identity = session.scalars(select(SourceIdentity)).one()
-        held = get_attributes(session, keyring, identity.id)
-        record = users.get_user(session, keyring, first.user_id)  # type: ignore[arg-type]
-        old_digests = session.scalar(
-            select(func.count()).where(
-                AttributeLineage.value_digest.is_not(None), AttributeLineage.is_current.is_(False)
-            )
-        )
-    assert held == {"email": "ana.new@example.com"}, "what came after the request stays"
-    assert record is not None and record.profile.government_id is None, "never held, still out"
-    assert identity.user_id == first.user_id
-    assert record is not None and record.status == "active"
-    assert record.profile.email == "ana.new@example.com"
-    assert record.profile.given_name is None and record.profile.locale is None
-    assert stale.status is Status.LINKED, "older values stay out, held before or not"
-    assert old_digests == 0
-
-
-def test_erasing_the_last_identity_erases_the_user(
-    sessions: sessionmaker[Session], keyring: Keyring
-) -> None:
-    ingest = service(sessions, keyring)
-    [created] = ingest.ingest([signal("C-1", **ANA)])
-    ingest.ingest([signal("C-1", event_type="delete_request", at="2026-11-03T00:00:00Z")])
-    with sessions() as session:
-        record = users.get_user(session, keyring, created.user_id)  # type: ignore[arg-type]
-        types = session.scalars(select(Outbox.type).order_by(Outbox.seq)).all()
-        payloads = session.scalars(select(Outbox.payload)).all()
-        digests = session.scalar(
-            select(func.count()).where(AttributeLineage.value_digest.is_not(None))
-        )
-    assert record is not None and record.status == "erased"
-    assert record.profile.given_name is None
-    assert types[-1] == "user.erased"
-    assert not any("profile_enc" in p for p in payloads), "pending events lose the profile"
-    assert digests == 0
-
-
 def test_survivorship_prefers_trusted_names_and_recent_contacts(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:
@@ -402,40 +310,6 @@ def test_a_queued_pair_stays_queued_when_one_side_changes(
     assert {renewed.user_a, renewed.user_b} == {a.user_id, b.user_id}
     held = renewed.user_a_version if renewed.user_a == b.user_id else renewed.user_b_version
     assert held == version_b
-
-
-def test_the_population_is_the_store_as_each_batch_finds_it(
-    sessions: sessionmaker[Session], keyring: Keyring
-) -> None:
-    # Term frequencies are counted afresh for each batch; the population they are shares of
-    # must be too, or names look rarer and rarer as a bulk load goes on.
-    ingest = service(sessions, keyring)
-    ingest.ingest([signal(f"C-{n}", given_name=f"Name{n}") for n in range(3)])
-    with sessions() as session:
-        assert ingest.population(session) == 3
-    ingest.ingest([signal(f"D-{n}", given_name=f"Other{n}") for n in range(2)])
-    with sessions() as session:
-        assert ingest.population(session) == 5
-
-
-def test_a_bulk_load_sizes_the_match_prior_for_the_store_it_ends_in(
-    sessions: sessionmaker[Session], keyring: Keyring
-) -> None:
-    # The same name and birth dates a day apart: enough to link in a store of a thousand, not
-    # in one of a million. A load announced to bring a million judges its first pairs as the
-    # store it will become would judge them, so arrival order does not decide.
-    born = {"given_name": "Ana", "family_name": "García", "date_of_birth": "1990-04-01"}
-    small = service(sessions, keyring)
-    small.ingest([signal("C-1", **born)])
-    [linked] = small.ingest([signal("C-2", **{**born, "date_of_birth": "1990-04-02"})])
-    assert linked.status is Status.LINKED
-
-    other = {**born, "given_name": "Eva", "family_name": "Martín"}
-    big = service(sessions, keyring)
-    big.expect_load(1_000_000)
-    big.ingest([signal("D-1", **other)])
-    [doubtful] = big.ingest([signal("D-2", **{**other, "date_of_birth": "1990-04-02"})])
-    assert doubtful.status is Status.REVIEW
 
 
 def test_one_identity_matching_cleanly_links_though_another_is_guarded(
