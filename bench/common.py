@@ -120,9 +120,18 @@ def server_cpu_seconds(pgdata: Path) -> float:
 
 
 def wal_written(url: str) -> tuple[int, int]:
-    """Bytes of WAL and full-page images written by the server so far (pg_stat_wal)."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
+    """Bytes of WAL and full-page images written by the server so far. The bytes are the WAL
+    position; the images come from pg_stat_wal, which a backend reports when it exits or at
+    most once a second, so `mds` backends that are still closing are waited for (up to 5 s)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mds'"
+        ).fetchone() != (0,):
+            time.sleep(0.05)
+        row = conn.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, wal_fpi FROM pg_stat_wal"
+        ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
 

@@ -17,27 +17,23 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx2 as httpx
-from prometheus_client.parser import text_string_to_metric_families
 from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import (
     PreloadedStore,
-    bearer_token,
-    free_port,
     percentiles,
     server_cpu_seconds,
     wal_written,
 )
 from bench.people import Person, generate
+from bench.posts import post_latencies
 from bench.preload import person_attributes, preloaded_store
 from mds.config import DEFAULT_INGEST_BATCH_SIZE as DEFAULT_BATCH
 
@@ -56,99 +52,6 @@ def copy_baseline(sessions: sessionmaker[Session], signals: list[dict[str, Any]]
             for s in signals:
                 copy.write_row([Jsonb(s)])
     return time.perf_counter() - started
-
-
-@dataclass(frozen=True)
-class ServerBatches:
-    """The server's own account of its group commits (its `/metrics`)."""
-
-    batches: int
-    signals: int
-    seconds: float
-
-    def summary(self) -> str:
-        if not self.batches:
-            return "no resolution batches reported"
-        return (
-            f"{self.signals:,} signals in {self.batches:,} group commits"
-            f" ({self.signals / self.batches:.1f} per commit,"
-            f" {1000 * self.seconds / self.batches:.1f} ms each on average)"
-        )
-
-
-def server_batches(metrics_text: str) -> ServerBatches:
-    values = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(metrics_text)
-        for sample in family.samples
-        if sample.labels.get("entry") == "api"
-    }
-    return ServerBatches(
-        int(values.get("mds_resolution_batch_signals_count", 0)),
-        int(values.get("mds_resolution_batch_signals_sum", 0)),
-        values.get("mds_resolution_batch_seconds_sum", 0.0),
-    )
-
-
-def post_latencies(
-    env: dict[str, str], signals: list[dict[str, Any]], rate: float, processes: int = 1
-) -> tuple[list[float], float, ServerBatches]:
-    """Latencies of paced single-signal POSTs, the server's peak RSS in MiB (with several
-    server processes, that of the supervisor only) and its group commits (all processes')."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", str(processes)],
-        env={**env, "MDS_LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        latencies: list[float] = []
-        lock = threading.Lock()
-        token = bearer_token(env, "mds:write")
-        client = httpx.Client(
-            base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
-        )
-
-        def send(body: dict[str, Any]) -> None:
-            started = time.perf_counter()
-            response = client.post("/v1/signals", json=body)
-            elapsed = time.perf_counter() - started
-            response.raise_for_status()
-            with lock:
-                latencies.append(elapsed)
-
-        threads = []
-        start = time.perf_counter()
-        for i, body in enumerate(signals):
-            # Open-loop pacing: request i leaves at start + i / rate, whatever the others do.
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            thread = threading.Thread(target=send, args=(body,))
-            thread.start()
-            threads.append(thread)
-        for thread in threads:
-            thread.join()
-        batches = server_batches(client.get("/metrics").text)
-        client.close()
-        # Linux VmHWM: the process's peak resident set size.
-        status = Path(f"/proc/{server.pid}/status").read_text()
-        peak_kib = next(
-            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")
-        )
-        return latencies, peak_kib / 1024, batches
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 # Runs `mds` and reports its own peak RSS at exit.
@@ -378,7 +281,9 @@ def main() -> None:
 
         if not args.posts:
             return
-        posts = generate(args.posts, seed=99).signals[: args.posts]
+        # People of their own, under ids of their own: with the import's ids they would be
+        # replays, answered from the inbox without resolving anything.
+        posts = generate(args.posts, seed=99, namespace="post-").signals[: args.posts]
         wal_before = wal_written(env["DATABASE_URL"])
         latencies, server_mib, batches = post_latencies(
             env, [e.signal for e in posts], args.rate, args.serve_workers

@@ -216,7 +216,12 @@ def _moved(rng: random.Random, p: Person) -> Person:
     return updated
 
 
-def generate(persons: int, seed: int = 42, profile: str = "sparse") -> Population:
+def generate(
+    persons: int, seed: int = 42, profile: str = "sparse", namespace: str = ""
+) -> Population:
+    """`persons` people and their signals. Event and record ids count up per source from 1
+    whatever the seed: give populations that meet in one store their own `namespace` (a prefix
+    of both), or the second one's signals replay the first one's."""
     presence = PROFILES[profile]
     rng = random.Random(seed)
     population = Population()
@@ -259,9 +264,9 @@ def generate(persons: int, seed: int = 42, profile: str = "sparse") -> Populatio
                 Emitted(
                     person.pid,
                     {
-                        "event_id": f"{source}-{record_ids[source]}",
+                        "event_id": f"{namespace}{source}-{record_ids[source]}",
                         "source_system": source,
-                        "source_record_id": f"{source[0].upper()}-{record_ids[source]}",
+                        "source_record_id": f"{namespace}{source[0].upper()}-{record_ids[source]}",
                         "event_type": "signup"
                         if source == "signup"
                         else f"{source}_import"
