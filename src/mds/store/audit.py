@@ -8,14 +8,31 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from mds.domain.audit import Anchor, AuditEntry, AuditRow, ChainHead, as_stored, row_hash
+from mds.store import driver
 from mds.store.bulk import copy_rows
 from mds.store.models import AuditAnchor, AuditChain, AuditLog, table_of
 
 STREAM_BATCH = 5000
+
+
+# The head's row lock, then the clock, in one statement: the clock is a lateral subquery of the
+# locked row (OFFSET 0 keeps it from being flattened), so it is read once the lock is granted.
+# One evaluation of the clock serves both the rows and the partition they need.
+_LOCK_HEAD_THEN_CLOCK = driver.compiled(
+    text(
+        "SELECT head.last_seq, head.last_hash, clock.ts, mds_audit_ensure_partition(clock.ts)"
+        " FROM (SELECT last_seq, last_hash FROM audit_chain WHERE id = 1 FOR UPDATE) AS head"
+        " CROSS JOIN LATERAL"
+        " (SELECT clock_timestamp() AS ts WHERE head.last_seq IS NOT NULL OFFSET 0) AS clock"
+    )
+)
+_MOVE_HEAD = driver.compiled(
+    text("UPDATE audit_chain SET last_seq = :seq, last_hash = :hash WHERE id = 1")
+)
 
 
 def append(session: Session, entries: Sequence[AuditEntry]) -> None:
@@ -26,13 +43,7 @@ def append(session: Session, entries: Sequence[AuditEntry]) -> None:
     and retention can drop it with a single anchor."""
     if not entries:
         return
-    last_seq, last_hash = session.execute(
-        text("SELECT last_seq, last_hash FROM audit_chain WHERE id = 1 FOR UPDATE")
-    ).one()
-    # One evaluation of the clock for both the rows and the partition they need.
-    now = session.execute(
-        text("SELECT ts, mds_audit_ensure_partition(ts) FROM clock_timestamp() AS ts")
-    ).one()[0]
+    last_seq, last_hash, now, _partition = driver.one(session, _LOCK_HEAD_THEN_CLOCK)
     now = now.astimezone(UTC)
     rows = []
     previous = bytes(last_hash)
@@ -55,11 +66,7 @@ def append(session: Session, entries: Sequence[AuditEntry]) -> None:
         )
         previous = digest
     copy_rows(session, table_of(AuditLog), rows)
-    session.execute(
-        update(AuditChain)
-        .where(AuditChain.id == 1)
-        .values(last_seq=last_seq + len(entries), last_hash=previous)
-    )
+    driver.execute(session, _MOVE_HEAD, {"seq": last_seq + len(entries), "hash": previous})
 
 
 def chain_head(session: Session) -> ChainHead:

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.types import TypeEngine
 
+from mds.store.driver import sqlalchemy_errors
+
 Column = ColumnElement[Any] | QueryableAttribute[Any]
 # SQLAlchemy's Float compiles to FLOAT, which PostgreSQL reads as double precision.
 _PG_ALIASES = {"float": "float8"}
@@ -33,9 +35,11 @@ def copy_rows(session: Session, table: Table, rows: Iterable[dict[str, Any]]) ->
     raw = connection.connection.driver_connection
     assert raw is not None
     column_list = ", ".join(f'"{c}"' for c in columns)
+    statement = f'COPY "{table.name}" ({column_list}) FROM STDIN (FORMAT BINARY)'
     with (
+        sqlalchemy_errors(statement, None),
         raw.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
+        cursor.copy(statement) as copy,
     ):
         copy.set_types([copy_type(table.c[c].type, connection.dialect) for c in columns])
         for row in materialized:
@@ -57,6 +61,24 @@ def any_of(column: Column, values: Iterable[Any]) -> ColumnElement[bool]:
     driver to parse (measured: about a tenth of a bulk import's Python time went to that)."""
     array = bindparam(None, list(values), type_=ARRAY(column.expression.type))
     return column == any_(array)
+
+
+def any_bound(column: Column, name: str) -> ColumnElement[bool]:
+    """`column = ANY(:name)`, the array bound when executed: for statements compiled once."""
+    return column == any_(bindparam(name, type_=ARRAY(column.expression.type)))
+
+
+def pairs_bound(first: Column, second: Column, names: tuple[str, str]) -> ColumnElement[bool]:
+    """`(first, second) IN (unnest(:a, :b))`, the two arrays bound when executed."""
+    values = (
+        func.unnest(
+            bindparam(names[0], type_=ARRAY(first.expression.type)),
+            bindparam(names[1], type_=ARRAY(second.expression.type)),
+        )
+        .table_valued("a", "b")
+        .render_derived()
+    )
+    return tuple_(first, second).in_(select(values.c.a, values.c.b))
 
 
 def pairs_in(

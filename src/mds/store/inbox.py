@@ -9,11 +9,41 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from mds.store.bulk import pairs_in
-from mds.store.models import Signal
+from mds.store import driver
+
+# Arrays and unnest: one statement, compiled once, whatever the batch size.
+_ACCEPT = driver.compiled(
+    text(
+        "INSERT INTO signals"
+        " (source_system, event_id, source_record_id, event_type, payload_digest, occurred_at)"
+        " SELECT * FROM unnest(CAST(:systems AS text[]), CAST(:events AS text[]),"
+        "   CAST(:records AS text[]), CAST(:types AS text[]), CAST(:digests AS bytea[]),"
+        "   CAST(:times AS timestamptz[]))"
+        " ON CONFLICT (source_system, event_id) DO NOTHING"
+        " RETURNING id, source_system, event_id"
+    )
+)
+_PRIOR_OUTCOMES = driver.compiled(
+    text(
+        "SELECT s.source_system, s.event_id, s.outcome, s.user_id, s.score FROM signals s"
+        " JOIN unnest(CAST(:systems AS text[]), CAST(:events AS text[])) AS k(system, event)"
+        " ON s.source_system = k.system AND s.event_id = k.event"
+    )
+)
+_RECORD_OUTCOMES = driver.compiled(
+    text(
+        "UPDATE signals SET outcome = v.outcome, user_id = v.user_id,"
+        " source_identity_id = v.source_identity_id, score = v.score, issues = v.issues"
+        " FROM unnest(CAST(:ids AS bigint[]), CAST(:outcomes AS text[]),"
+        "   CAST(:users AS uuid[]), CAST(:identities AS uuid[]), CAST(:scores AS float8[]),"
+        "   CAST(:issues AS jsonb[]))"
+        "   AS v(id, outcome, user_id, source_identity_id, score, issues)"
+        " WHERE signals.id = v.id"
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +67,9 @@ def accept(session: Session, entries: Sequence[InboxEntry]) -> dict[tuple[str, s
     """Insert new signals; return {(source_system, event_id): signal id} for the new ones only."""
     if not entries:
         return {}
-    # Arrays and unnest: one statement, compiled once, whatever the batch size.
-    result = session.execute(
-        text(
-            "INSERT INTO signals"
-            " (source_system, event_id, source_record_id, event_type, payload_digest, occurred_at)"
-            " SELECT * FROM unnest(CAST(:systems AS text[]), CAST(:events AS text[]),"
-            "   CAST(:records AS text[]), CAST(:types AS text[]), CAST(:digests AS bytea[]),"
-            "   CAST(:times AS timestamptz[]))"
-            " ON CONFLICT (source_system, event_id) DO NOTHING"
-            " RETURNING id, source_system, event_id"
-        ),
+    result = driver.tuples(
+        session,
+        _ACCEPT,
         {
             "systems": [e.source_system for e in entries],
             "events": [e.event_id for e in entries],
@@ -65,11 +87,11 @@ def prior_outcomes(
 ) -> dict[tuple[str, str], PriorOutcome]:
     if not keys:
         return {}
-    rows = session.execute(
-        select(
-            Signal.source_system, Signal.event_id, Signal.outcome, Signal.user_id, Signal.score
-        ).where(pairs_in(Signal.source_system, Signal.event_id, keys))
-    ).all()
+    rows = driver.tuples(
+        session,
+        _PRIOR_OUTCOMES,
+        {"systems": [system for system, _ in keys], "events": [event for _, event in keys]},
+    )
     return {(r[0], r[1]): PriorOutcome(r[2], r[3], r[4]) for r in rows}
 
 
@@ -77,16 +99,9 @@ def record_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> Non
     """outcomes: dicts with signal_id, outcome, user_id, source_identity_id, score, issues."""
     if not outcomes:
         return
-    session.execute(
-        text(
-            "UPDATE signals SET outcome = v.outcome, user_id = v.user_id,"
-            " source_identity_id = v.source_identity_id, score = v.score, issues = v.issues"
-            " FROM unnest(CAST(:ids AS bigint[]), CAST(:outcomes AS text[]),"
-            "   CAST(:users AS uuid[]), CAST(:identities AS uuid[]), CAST(:scores AS float8[]),"
-            "   CAST(:issues AS jsonb[]))"
-            "   AS v(id, outcome, user_id, source_identity_id, score, issues)"
-            " WHERE signals.id = v.id"
-        ),
+    driver.execute(
+        session,
+        _RECORD_OUTCOMES,
         {
             "ids": [o["signal_id"] for o in outcomes],
             "outcomes": [o["outcome"] for o in outcomes],

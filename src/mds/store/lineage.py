@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from mds.store.bulk import any_of, copy_rows
+from mds.store import driver
+from mds.store.bulk import any_bound, any_of, copy_rows
 from mds.store.models import AttributeLineage, table_of
 
 _T = table_of(AttributeLineage)
@@ -27,24 +28,27 @@ class LineageEntry:
     observed_at: datetime | None
 
 
+_CURRENT = driver.compiled(
+    select(
+        AttributeLineage.id,
+        AttributeLineage.user_id,
+        AttributeLineage.attribute,
+        AttributeLineage.source_identity_id,
+        AttributeLineage.signal_id,
+        AttributeLineage.value_digest,
+        AttributeLineage.rule,
+        AttributeLineage.observed_at,
+    ).where(any_bound(AttributeLineage.user_id, "ids"), AttributeLineage.is_current)
+)
+
+
 def current(
     session: Session, user_ids: Iterable[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, str], tuple[int, LineageEntry]]:
     wanted = list(set(user_ids))
     if not wanted:
         return {}
-    rows = session.execute(
-        select(
-            AttributeLineage.id,
-            AttributeLineage.user_id,
-            AttributeLineage.attribute,
-            AttributeLineage.source_identity_id,
-            AttributeLineage.signal_id,
-            AttributeLineage.value_digest,
-            AttributeLineage.rule,
-            AttributeLineage.observed_at,
-        ).where(any_of(AttributeLineage.user_id, wanted), AttributeLineage.is_current)
-    ).all()
+    rows = driver.rows(session, _CURRENT, {"ids": wanted})
     return {
         (r.user_id, r.attribute): (
             r.id,

@@ -9,6 +9,15 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from mds.store import driver
+
+_LOCK_SORTED = driver.compiled(
+    text(
+        "SELECT count(pg_advisory_xact_lock(k))"
+        " FROM (SELECT k FROM unnest(CAST(:ids AS bigint[])) AS k ORDER BY k) AS sorted"
+    )
+)
+
 
 def lock_id(digest: bytes) -> int:
     """A 64-bit advisory lock id from a blind-index digest."""
@@ -19,13 +28,7 @@ def lock_hashes(session: Session, digests: Iterable[bytes]) -> int:
     """Block until this transaction holds every lock; sorted, so two batches never deadlock."""
     ids = sorted({lock_id(d) for d in digests})
     if ids:
-        session.execute(
-            text(
-                "SELECT count(pg_advisory_xact_lock(k))"
-                " FROM (SELECT k FROM unnest(CAST(:ids AS bigint[])) AS k ORDER BY k) AS sorted"
-            ),
-            {"ids": ids},
-        )
+        driver.execute(session, _LOCK_SORTED, {"ids": ids})
     return len(ids)
 
 

@@ -7,12 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from mds.domain.ids import new_id
-from mds.store.bulk import any_of, rows_changed
+from mds.store import driver
+from mds.store.bulk import any_bound, rows_changed
 from mds.store.models import RISKS, PotentialDuplicate
 
 
@@ -71,6 +72,15 @@ def propose(session: Session, items: Sequence[ReviewItem]) -> list[ReviewItem]:
     return [offered[(a, b)] for a, b in result.all()]
 
 
+_REJECTED = driver.compiled(
+    select(PotentialDuplicate.user_a, PotentialDuplicate.user_b, PotentialDuplicate.score).where(
+        PotentialDuplicate.status == literal_column("'rejected'"),
+        any_bound(PotentialDuplicate.user_a, "ids"),
+        any_bound(PotentialDuplicate.user_b, "ids"),
+    )
+)
+
+
 def rejected_pairs(
     session: Session, user_ids: Iterable[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], float]:
@@ -79,12 +89,7 @@ def rejected_pairs(
     wanted = list(set(user_ids))
     if not wanted:
         return {}
-    t = PotentialDuplicate
-    rows = session.execute(
-        select(t.user_a, t.user_b, t.score).where(
-            t.status == "rejected", any_of(t.user_a, wanted), any_of(t.user_b, wanted)
-        )
-    )
+    rows = driver.tuples(session, _REJECTED, {"ids": wanted})
     pairs: dict[tuple[uuid.UUID, uuid.UUID], float] = {}
     for a, b, score in rows:
         pairs[(a, b)] = max(score, pairs.get((a, b), -1.0))
@@ -95,7 +100,9 @@ _OPEN_SIDE = (
     "SELECT user_a, user_b FROM potential_duplicates"
     " WHERE status = 'open' AND {} IN (SELECT unnest(CAST(:ids AS uuid[])))"
 )
-_OPEN_PAIRS = text(f"{_OPEN_SIDE.format('user_a')} UNION {_OPEN_SIDE.format('user_b')}")
+_OPEN_PAIRS = driver.compiled(
+    text(f"{_OPEN_SIDE.format('user_a')} UNION {_OPEN_SIDE.format('user_b')}")
+)
 
 
 def open_pairs(
@@ -109,8 +116,7 @@ def open_pairs(
     # 1M-user store (2,500 ids, a prepared statement): 6 ms with 5.6k open items and 10 ms
     # with 155k; `user_a = ANY(:ids) OR user_b = ANY(:ids)` took 6-45 ms by which plan the
     # cache held (20 ms per batch of 500 signals on average), one OR'ed `IN` 5 and 27 ms.
-    rows = session.execute(_OPEN_PAIRS, {"ids": wanted})
-    return [(a, b) for a, b in rows]
+    return [(a, b) for a, b in driver.tuples(session, _OPEN_PAIRS, {"ids": wanted})]
 
 
 def open_counts(session: Session) -> dict[str, int]:

@@ -19,7 +19,8 @@ from mds.domain.ids import new_id
 from mds.matching.record import MatchRecord
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.bulk import any_of, copy_rows, pairs_in
+from mds.store import driver
+from mds.store.bulk import any_bound, copy_rows, pairs_bound
 from mds.store.models import SourceIdentity, table_of
 
 TABLE = "source_identities"
@@ -89,11 +90,19 @@ def _columns() -> Select[Any]:
     )
 
 
-def _rows(session: Session, keyring: Keyring, statement: Select[Any]) -> list[IdentityRow]:
+_BY_SOURCE = driver.compiled(
+    _columns().where(pairs_bound(_T.c.source_system, _T.c.source_record_id, ("systems", "records")))
+)
+_BY_USERS = driver.compiled(_columns().where(any_bound(_T.c.user_id, "ids")))
+_BY_IDS = driver.compiled(_columns().where(any_bound(_T.c.id, "ids")))
+
+
+def _rows(
+    session: Session, keyring: Keyring, sql: str, params: dict[str, Any]
+) -> list[IdentityRow]:
     out = []
-    # Core, not ORM, execution, fetched at once: rows are read as tuples, without the ORM's
-    # per-row loading or a driver call per row.
-    for r in session.connection().execute(statement).all():
+    # Fetched at once on the driver: no per-row loading, no driver call per row.
+    for r in driver.rows(session, sql, params):
         record_json = keyring.decrypt_json(r.match_record_enc, record_cell(r.id))
         out.append(
             IdentityRow(
@@ -132,8 +141,9 @@ def load_by_source(
     wanted = list(set(keys))
     if not wanted:
         return {}
-    statement = _columns().where(pairs_in(_T.c.source_system, _T.c.source_record_id, wanted))
-    return {row.key: row for row in _rows(session, keyring, statement)}
+    systems, records = [system for system, _ in wanted], [record for _, record in wanted]
+    found = _rows(session, keyring, _BY_SOURCE, {"systems": systems, "records": records})
+    return {row.key: row for row in found}
 
 
 def load_by_users(
@@ -142,14 +152,14 @@ def load_by_users(
     wanted = list(set(user_ids))
     if not wanted:
         return []
-    return _rows(session, keyring, _columns().where(any_of(_T.c.user_id, wanted)))
+    return _rows(session, keyring, _BY_USERS, {"ids": wanted})
 
 
 def load_by_ids(session: Session, keyring: Keyring, ids: Iterable[uuid.UUID]) -> list[IdentityRow]:
     wanted = list(set(ids))
     if not wanted:
         return []
-    return _rows(session, keyring, _columns().where(any_of(_T.c.id, wanted)))
+    return _rows(session, keyring, _BY_IDS, {"ids": wanted})
 
 
 def _encrypted_record(keyring: Keyring, row: IdentityRow) -> bytes | None:
@@ -224,14 +234,19 @@ def update_records(session: Session, keyring: Keyring, rows: Sequence[IdentityRo
 EXACT_COUNT_BELOW = 50_000
 
 
+_POPULATION = driver.compiled(
+    text(
+        "SELECT CASE WHEN c.reltuples > :below THEN c.reltuples::bigint"
+        " ELSE (SELECT count(*) FROM source_identities) END"
+        " FROM pg_class c WHERE c.oid = 'source_identities'::regclass"
+    )
+)
+
+
 def approximate_count(session: Session) -> int:
-    """Identities in the store: the planner's estimate when large, an exact count when small."""
-    estimate = session.execute(
-        text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'source_identities'::regclass")
-    ).scalar_one()
-    if estimate is not None and estimate > EXACT_COUNT_BELOW:
-        return int(estimate)
-    return int(session.execute(text("SELECT count(*) FROM source_identities")).scalar_one())
+    """Identities in the store: the planner's estimate when large, an exact count when small
+    (one statement: the count, a subquery, is run only when the estimate is small)."""
+    return int(driver.one(session, _POPULATION, {"below": EXACT_COUNT_BELOW})[0])
 
 
 # --- single-row helpers kept for tools and tests -------------------------------------------
@@ -260,7 +275,7 @@ def add_source_identity(
 
 
 def get_attributes(session: Session, keyring: Keyring, identity_id: uuid.UUID) -> dict[str, Any]:
-    rows = _rows(session, keyring, _columns().where(_T.c.id == identity_id))
+    rows = _rows(session, keyring, _BY_IDS, {"ids": [identity_id]})
     if not rows:
         raise KeyError(f"no source identity {identity_id}")
     return rows[0].raw

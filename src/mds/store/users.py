@@ -12,14 +12,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
 from mds.domain.ids import new_id
 from mds.domain.profile import PII_ATTRIBUTES, Profile
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.bulk import any_of, column_arrays, copy_rows
+from mds.store import driver
+from mds.store.bulk import any_bound, any_of, column_arrays, copy_rows
 from mds.store.models import CanonicalProfile, CanonicalUser, table_of
 
 PROFILE_TABLE = "canonical_profiles"
@@ -133,6 +133,17 @@ def update_users(session: Session, rows: Sequence[UserRow]) -> None:
         )
 
 
+_LOCKED = (
+    select(
+        _USERS.c.id, _USERS.c.status, _USERS.c.merged_into, _USERS.c.version, _USERS.c.created_at
+    )
+    .where(any_bound(_USERS.c.id, "ids"))
+    .order_by(_USERS.c.id)
+)
+_LOCK_FOR_UPDATE = driver.compiled(_LOCKED.with_for_update())
+_LOCK_SHARED = driver.compiled(_LOCKED.with_for_update(read=True))
+
+
 def lock_users(
     session: Session, ids: Iterable[uuid.UUID], *, shared: bool = False
 ) -> dict[uuid.UUID, UserRow]:
@@ -143,22 +154,7 @@ def lock_users(
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                _USERS.c.id,
-                _USERS.c.status,
-                _USERS.c.merged_into,
-                _USERS.c.version,
-                _USERS.c.created_at,
-            )
-            .where(any_of(_USERS.c.id, wanted))
-            .order_by(_USERS.c.id)
-            .with_for_update(read=shared)
-        )
-        .all()
-    )
+    rows = driver.tuples(session, _LOCK_SHARED if shared else _LOCK_FOR_UPDATE, {"ids": wanted})
     return {r[0]: UserRow(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
 
@@ -257,7 +253,7 @@ _USER_WITH_PROFILE = select(
 
 _USER_BY_ID = _USER_WITH_PROFILE.where(CanonicalUser.id == bindparam("user_id"))
 # The same statement as psycopg text for the asyncio read path, which has no SQLAlchemy engine.
-_USER_BY_ID_SQL = str(_USER_BY_ID.compile(dialect=PGDialect_psycopg()))  # type: ignore[no-untyped-call]
+_USER_BY_ID_SQL = driver.compiled(_USER_BY_ID)
 
 
 def get_user(session: Session, keyring: Keyring, user_id: uuid.UUID) -> UserRecord | None:
