@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from mds.store import driver
@@ -66,16 +66,19 @@ def current(
     }
 
 
+_SUPERSEDE = driver.compiled(
+    update(_T)
+    .where(any_bound(_T.c.id, "ids"))
+    .values(is_current=literal_column("false"), superseded_at=func.now())
+)
+
+
 def replace(
     session: Session, superseded_ids: Sequence[int], entries: Sequence[LineageEntry]
 ) -> None:
     """Mark the old rows superseded (kept), then insert the new current ones."""
     if superseded_ids:
-        session.execute(
-            update(_T)
-            .where(any_of(_T.c.id, superseded_ids))
-            .values(is_current=False, superseded_at=func.now())
-        )
+        driver.execute(session, _SUPERSEDE, {"ids": list(superseded_ids)})
     if entries:
         copy_rows(
             session,

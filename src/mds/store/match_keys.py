@@ -10,7 +10,8 @@ from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from mds.store.bulk import any_of, column_arrays, copy_rows, rows_changed
+from mds.store import driver
+from mds.store.bulk import any_bound, any_of, column_arrays, copy_rows, rows_changed
 from mds.store.models import MatchKey, table_of
 
 HashedKey = tuple[str, bytes]
@@ -52,6 +53,77 @@ def add_keys(
 _SAME_ROW = "m.key_type = d.key_type AND m.key_hash = d.key_hash AND m.source_identity_id = d.id"
 
 
+_DELETE_GONE = driver.compiled(
+    text(
+        "DELETE FROM match_keys m USING unnest(CAST(:ids AS uuid[]),"
+        " CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS d(id, key_type, key_hash)"
+        f" WHERE {_SAME_ROW}"
+    )
+)
+
+_MOVE_KEYS = driver.compiled(
+    text(
+        "UPDATE match_keys m SET user_id = d.user_id FROM unnest(CAST(:ids AS uuid[]),"
+        " CAST(:types AS text[]), CAST(:hashes AS bytea[]), CAST(:users AS uuid[]))"
+        "   AS d(id, key_type, key_hash, user_id)"
+        f" WHERE {_SAME_ROW}"
+    )
+)
+
+_RANKED = driver.compiled(
+    text(
+        "WITH keys AS ("
+        "   SELECT * FROM unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[]))"
+        "     WITH ORDINALITY AS k(key_type, key_hash, key_no)),"
+        " wanted AS ("
+        "   SELECT * FROM unnest(CAST(:records AS int[]), CAST(:key_numbers AS bigint[]),"
+        "     CAST(:strengths AS int[])) AS w(record, key_no, strength)),"
+        " reached AS MATERIALIZED ("
+        "   SELECT k.key_no, m.source_identity_id, m.user_id FROM keys k"
+        "   CROSS JOIN LATERAL ("
+        "     SELECT source_identity_id, user_id FROM match_keys"
+        "     WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
+        "       AND match_keys.user_id IS NOT NULL"
+        "     LIMIT :per_key + 1) AS m),"
+        " crowded AS MATERIALIZED ("
+        "   SELECT key_no FROM reached GROUP BY key_no HAVING count(*) > :per_key),"
+        " hits AS MATERIALIZED ("
+        "   SELECT * FROM reached WHERE key_no NOT IN (SELECT key_no FROM crowded)),"
+        # A user counts once per key of a record, however many of its identities carry it.
+        " key_users AS (SELECT DISTINCT key_no, user_id FROM hits),"
+        # uuid order is byte order, the order of the ids' text in Python.
+        " scored AS ("
+        "   SELECT record, user_id, row_number() OVER ("
+        "     PARTITION BY record ORDER BY sum(strength) DESC, user_id) AS rank"
+        "   FROM wanted JOIN key_users USING (key_no) GROUP BY record, user_id),"
+        " kept AS (SELECT DISTINCT user_id FROM scored WHERE rank <= :per_record)"
+        " SELECT k.key_type, k.key_hash, h.source_identity_id, h.user_id"
+        " FROM hits h JOIN kept USING (user_id) JOIN keys k USING (key_no)"
+        " UNION ALL"
+        " SELECT k.key_type, k.key_hash, NULL, NULL FROM crowded JOIN keys k USING (key_no)"
+    )
+)
+
+_CROWDED = driver.compiled(
+    text(
+        "SELECT k.key_type, k.key_hash FROM "
+        f"{_KEYS} WHERE ("
+        "   SELECT count(*) FROM (SELECT 1 FROM match_keys m"
+        "     WHERE m.key_type = k.key_type AND m.key_hash = k.key_hash"
+        "       AND m.user_id IS NOT NULL LIMIT :per_key + 1) AS c) > :per_key"
+    )
+)
+
+_TERM_COUNTS = driver.compiled(
+    text(
+        "SELECT k.key_type, k.key_hash, ("
+        "   SELECT count(*) FROM (SELECT 1 FROM match_keys m"
+        "     WHERE m.key_type = k.key_type AND m.key_hash = k.key_hash LIMIT :cap) AS c)"
+        f" FROM {_KEYS}"
+    )
+)
+
+
 def replace_keys(
     session: Session,
     entries: Sequence[tuple[uuid.UUID, uuid.UUID | None, Sequence[HashedKey]]],
@@ -72,24 +144,9 @@ def replace_keys(
     moved = [(*key, user) for key, user in wanted.items() if key in stored and stored[key] != user]
     added = [(*key, user) for key, user in wanted.items() if key not in stored]
     if gone:
-        session.execute(
-            text(
-                "DELETE FROM match_keys m USING unnest(CAST(:ids AS uuid[]),"
-                " CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS d(id, key_type, key_hash)"
-                f" WHERE {_SAME_ROW}"
-            ),
-            column_arrays(gone, "ids", "types", "hashes"),
-        )
+        driver.execute(session, _DELETE_GONE, column_arrays(gone, "ids", "types", "hashes"))
     if moved:
-        session.execute(
-            text(
-                "UPDATE match_keys m SET user_id = d.user_id FROM unnest(CAST(:ids AS uuid[]),"
-                " CAST(:types AS text[]), CAST(:hashes AS bytea[]), CAST(:users AS uuid[]))"
-                "   AS d(id, key_type, key_hash, user_id)"
-                f" WHERE {_SAME_ROW}"
-            ),
-            column_arrays(moved, "ids", "types", "hashes", "users"),
-        )
+        driver.execute(session, _MOVE_KEYS, column_arrays(moved, "ids", "types", "hashes", "users"))
     copy_rows(
         session,
         table_of(MatchKey),
@@ -101,17 +158,20 @@ def replace_keys(
     return len(gone) + len(moved) + len(added)
 
 
+_STORED = driver.compiled(
+    select(
+        MatchKey.source_identity_id, MatchKey.key_type, MatchKey.key_hash, MatchKey.user_id
+    ).where(any_bound(MatchKey.source_identity_id, "ids"))
+)
+
+
 def _stored_keys(
     session: Session, identity_ids: Sequence[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, str, bytes], uuid.UUID | None]:
     """(identity, key type, hash) → user of every key these identities carry now."""
     if not identity_ids:
         return {}
-    rows = session.execute(
-        select(
-            MatchKey.source_identity_id, MatchKey.key_type, MatchKey.key_hash, MatchKey.user_id
-        ).where(any_of(MatchKey.source_identity_id, identity_ids))
-    )
+    rows = driver.tuples(session, _STORED, {"ids": list(identity_ids)})
     return {(identity, t, bytes(h)): user for identity, t, h, user in rows}
 
 
@@ -148,38 +208,9 @@ def ranked_candidates(
             strengths.append(strength.get(key[0], 1))
     if not records:
         return Candidates()
-    rows = session.execute(
-        text(
-            "WITH keys AS ("
-            "   SELECT * FROM unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[]))"
-            "     WITH ORDINALITY AS k(key_type, key_hash, key_no)),"
-            " wanted AS ("
-            "   SELECT * FROM unnest(CAST(:records AS int[]), CAST(:key_numbers AS bigint[]),"
-            "     CAST(:strengths AS int[])) AS w(record, key_no, strength)),"
-            " reached AS MATERIALIZED ("
-            "   SELECT k.key_no, m.source_identity_id, m.user_id FROM keys k"
-            "   CROSS JOIN LATERAL ("
-            "     SELECT source_identity_id, user_id FROM match_keys"
-            "     WHERE match_keys.key_type = k.key_type AND match_keys.key_hash = k.key_hash"
-            "       AND match_keys.user_id IS NOT NULL"
-            "     LIMIT :per_key + 1) AS m),"
-            " crowded AS MATERIALIZED ("
-            "   SELECT key_no FROM reached GROUP BY key_no HAVING count(*) > :per_key),"
-            " hits AS MATERIALIZED ("
-            "   SELECT * FROM reached WHERE key_no NOT IN (SELECT key_no FROM crowded)),"
-            # A user counts once per key of a record, however many of its identities carry it.
-            " key_users AS (SELECT DISTINCT key_no, user_id FROM hits),"
-            # uuid order is byte order, the order of the ids' text in Python.
-            " scored AS ("
-            "   SELECT record, user_id, row_number() OVER ("
-            "     PARTITION BY record ORDER BY sum(strength) DESC, user_id) AS rank"
-            "   FROM wanted JOIN key_users USING (key_no) GROUP BY record, user_id),"
-            " kept AS (SELECT DISTINCT user_id FROM scored WHERE rank <= :per_record)"
-            " SELECT k.key_type, k.key_hash, h.source_identity_id, h.user_id"
-            " FROM hits h JOIN kept USING (user_id) JOIN keys k USING (key_no)"
-            " UNION ALL"
-            " SELECT k.key_type, k.key_hash, NULL, NULL FROM crowded JOIN keys k USING (key_no)"
-        ),
+    rows = driver.tuples(
+        session,
+        _RANKED,
         {
             "types": [key_type for key_type, _ in numbers],
             "hashes": [key_hash for _, key_hash in numbers],
@@ -189,7 +220,7 @@ def ranked_candidates(
             "per_record": per_record,
             "per_key": per_key,
         },
-    ).all()
+    )
     found = Candidates()
     for key_type, key_hash, identity, user in rows:
         if identity is None:
@@ -206,16 +237,11 @@ def crowded_keys(
     unique = list(dict.fromkeys(keys))
     if not unique:
         return set()
-    rows = session.execute(
-        text(
-            "SELECT k.key_type, k.key_hash FROM "
-            f"{_KEYS} WHERE ("
-            "   SELECT count(*) FROM (SELECT 1 FROM match_keys m"
-            "     WHERE m.key_type = k.key_type AND m.key_hash = k.key_hash"
-            "       AND m.user_id IS NOT NULL LIMIT :per_key + 1) AS c) > :per_key"
-        ),
+    rows = driver.tuples(
+        session,
+        _CROWDED,
         {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "per_key": per_key},
-    ).all()
+    )
     return {(r[0], bytes(r[1])) for r in rows}
 
 
@@ -224,15 +250,11 @@ def term_counts(session: Session, keys: Sequence[HashedKey]) -> dict[HashedKey, 
     if not keys:
         return {}
     unique = list(dict.fromkeys(keys))
-    rows = session.execute(
-        text(
-            "SELECT k.key_type, k.key_hash, ("
-            "   SELECT count(*) FROM (SELECT 1 FROM match_keys m"
-            "     WHERE m.key_type = k.key_type AND m.key_hash = k.key_hash LIMIT :cap) AS c)"
-            f" FROM {_KEYS}"
-        ),
+    rows = driver.tuples(
+        session,
+        _TERM_COUNTS,
         {"types": [t for t, _ in unique], "hashes": [h for _, h in unique], "cap": TERM_COUNT_CAP},
-    ).all()
+    )
     return {(r[0], bytes(r[1])): int(r[2]) for r in rows}
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from mds.domain.ids import new_id
 from mds.store import driver
-from mds.store.bulk import any_bound, rows_changed
+from mds.store.bulk import any_bound
 from mds.store.models import RISKS, PotentialDuplicate
 
 
@@ -128,27 +128,28 @@ def open_counts(session: Session) -> dict[str, int]:
     return {risk: 0 for risk in RISKS} | {risk: int(count) for risk, count in counted}
 
 
+_CLOSE_STALE = driver.compiled(
+    text(
+        "UPDATE potential_duplicates p"
+        " SET status = 'stale', decided_at = now(), decided_by = 'system',"
+        "     reason = 'a user changed after the item was opened'"
+        " FROM canonical_users a, canonical_users b"
+        " WHERE p.status = 'open'"
+        "   AND (p.user_a = ANY(CAST(:ids AS uuid[])) OR p.user_b = ANY(CAST(:ids AS uuid[])))"
+        "   AND a.id = p.user_a AND b.id = p.user_b"
+        "   AND (a.version <> p.user_a_version OR b.version <> p.user_b_version"
+        "        OR a.status <> 'active' OR b.status <> 'active')"
+    )
+)
+
+
 def close_stale(session: Session, user_ids: Sequence[uuid.UUID]) -> int:
     """Open items about these users whose versions moved (they changed or merged since the item
     was opened) no longer show what is true: they close as `stale`."""
     wanted = list(set(user_ids))
     if not wanted:
         return 0
-    result = session.execute(
-        text(
-            "UPDATE potential_duplicates p"
-            " SET status = 'stale', decided_at = now(), decided_by = 'system',"
-            "     reason = 'a user changed after the item was opened'"
-            " FROM canonical_users a, canonical_users b"
-            " WHERE p.status = 'open'"
-            "   AND (p.user_a = ANY(CAST(:ids AS uuid[])) OR p.user_b = ANY(CAST(:ids AS uuid[])))"
-            "   AND a.id = p.user_a AND b.id = p.user_b"
-            "   AND (a.version <> p.user_a_version OR b.version <> p.user_b_version"
-            "        OR a.status <> 'active' OR b.status <> 'active')"
-        ),
-        {"ids": wanted},
-    )
-    return rows_changed(result)
+    return driver.execute(session, _CLOSE_STALE, {"ids": wanted})
 
 
 def record_rejection(

@@ -110,19 +110,25 @@ def insert_users(session: Session, rows: Sequence[UserRow]) -> None:
     )
 
 
+_UPDATE_USERS = driver.compiled(
+    text(
+        "UPDATE canonical_users u SET status = d.status, merged_into = d.merged_into,"
+        " version = d.version, updated_at = now()"
+        " FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]),"
+        "   CAST(:survivors AS uuid[]), CAST(:versions AS integer[]))"
+        "   AS d(id, status, merged_into, version)"
+        " WHERE u.id = d.id"
+    )
+)
+
+
 def update_users(session: Session, rows: Sequence[UserRow]) -> None:
     """Write the users' status, survivor and version: one statement over arrays, whatever the
     count (an executemany runs one UPDATE per user on the server)."""
     if rows:
-        session.execute(
-            text(
-                "UPDATE canonical_users u SET status = d.status, merged_into = d.merged_into,"
-                " version = d.version, updated_at = now()"
-                " FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]),"
-                "   CAST(:survivors AS uuid[]), CAST(:versions AS integer[]))"
-                "   AS d(id, status, merged_into, version)"
-                " WHERE u.id = d.id"
-            ),
+        driver.execute(
+            session,
+            _UPDATE_USERS,
             column_arrays(
                 [(r.id, r.status, r.merged_into, r.version) for r in rows],
                 "ids",
@@ -198,27 +204,33 @@ def absorbed(session: Session, user_ids: Collection[uuid.UUID]) -> list[uuid.UUI
     return [r[0] for r in rows]
 
 
+_PII_COLUMNS = [f"{name}_enc" for name in PII_ATTRIBUTES]
+# Arrays and unnest: one statement, compiled once, whatever the batch size.
+_UPSERT_PROFILES = driver.compiled(
+    text(
+        f"INSERT INTO canonical_profiles (user_id, {', '.join(_PII_COLUMNS)}, locale, preferences)"
+        " SELECT * FROM unnest(CAST(:user_id AS uuid[]), "
+        + ", ".join(f"CAST(:{c} AS bytea[])" for c in _PII_COLUMNS)
+        + ", CAST(:locale AS text[]), CAST(:preferences AS jsonb[]))"
+        " ON CONFLICT (user_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in [*_PII_COLUMNS, "locale", "preferences"])
+        + ", version = canonical_profiles.version + 1, updated_at = now()"
+    )
+)
+
+
 def upsert_profiles(
     session: Session, keyring: Keyring, profiles: Sequence[tuple[uuid.UUID, Profile]]
 ) -> None:
     if not profiles:
         return
     rows = [{"user_id": uid, **encrypt_profile(keyring, uid, p)} for uid, p in profiles]
-    pii = [f"{name}_enc" for name in PII_ATTRIBUTES]
-    # Arrays and unnest: one statement, compiled once, whatever the batch size.
-    session.execute(
-        text(
-            f"INSERT INTO canonical_profiles (user_id, {', '.join(pii)}, locale, preferences)"
-            " SELECT * FROM unnest(CAST(:user_id AS uuid[]), "
-            + ", ".join(f"CAST(:{c} AS bytea[])" for c in pii)
-            + ", CAST(:locale AS text[]), CAST(:preferences AS jsonb[]))"
-            " ON CONFLICT (user_id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in [*pii, "locale", "preferences"])
-            + ", version = canonical_profiles.version + 1, updated_at = now()"
-        ),
+    driver.execute(
+        session,
+        _UPSERT_PROFILES,
         {
             "user_id": [r["user_id"] for r in rows],
-            **{c: [r[c] for r in rows] for c in pii},
+            **{c: [r[c] for r in rows] for c in _PII_COLUMNS},
             "locale": [r["locale"] for r in rows],
             "preferences": [Jsonb(r["preferences"]) for r in rows],
         },
