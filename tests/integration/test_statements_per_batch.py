@@ -1,11 +1,10 @@
 """A batch costs the same SQL statements whatever its length: set-based, never a round trip per
 record or per attribute."""
 
-from collections import Counter
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from psycopg import pq
 from sqlalchemy import Connection
