@@ -285,3 +285,66 @@ def test_a_key_file_of_another_type_is_refused(tmp_path: Path) -> None:
     os.chmod(path, 0o600)
     with pytest.raises(KeyFileError, match="unreadable"):
         LocalSigningKey.load_or_create(path)
+
+
+# Tokens verified before: what can change since is checked on every use.
+
+
+class MutableKeys:
+    """A key set that can lose or replace keys, as a JWKS does on rotation."""
+
+    def __init__(self, keys: Mapping[str, Any]) -> None:
+        self.keys = dict(keys)
+
+    def get(self, kid: str) -> Any:
+        return self.keys.get(kid)
+
+
+def caching_verifier(keys: MutableKeys, clock: list[float]) -> TokenVerifier:
+    return TokenVerifier(
+        keys, issuer=ISSUER, audience=AUDIENCE, algorithms=["EdDSA"], leeway=30,
+        clock=lambda: clock[0],
+    )  # fmt: skip
+
+
+def test_a_token_verified_before_still_expires() -> None:
+    now = [time.time()]
+    verify = caching_verifier(MutableKeys(KEYS), now).verify
+    token = sign("ed", "EdDSA")  # exp: now + 60
+    assert verify(token).subject == "svc"
+    now[0] += 60 + 30 - 5
+    assert verify(token).subject == "svc", "within its leeway"
+    now[0] += 10
+    with pytest.raises(TokenError, match="token expired"):
+        verify(token)
+
+
+def test_a_key_dropped_from_the_key_set_stops_the_tokens_it_signed() -> None:
+    keys = MutableKeys(KEYS)
+    verify = caching_verifier(keys, [time.time()]).verify
+    token = sign("ed", "EdDSA")
+    assert verify(token).subject == "svc"
+    del keys.keys["ed"]
+    with pytest.raises(TokenError, match="unknown signing key"):
+        verify(token)
+
+
+def test_a_key_replaced_under_its_kid_verifies_the_token_again() -> None:
+    keys = MutableKeys(KEYS)
+    verify = caching_verifier(keys, [time.time()]).verify
+    token = sign("ed", "EdDSA")
+    assert verify(token).subject == "svc"
+    other = ed25519.Ed25519PrivateKey.generate().public_key()
+    keys.keys["ed"] = {**OKPAlgorithm.to_jwk(other, as_dict=True), "kid": "ed"}
+    with pytest.raises(TokenError, match="signature or claims invalid"):
+        verify(token)
+    keys.keys["ed"] = dict(KEYS["ed"])  # the same key again, fetched anew: an equal dict
+    assert verify(token).subject == "svc"
+
+
+def test_the_verified_tokens_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mds.security.tokens.VERIFIED_CACHE_SIZE", 3)
+    verifier = caching_verifier(MutableKeys(KEYS), [time.time()])
+    for n in range(5):
+        verifier.verify(sign("ed", "EdDSA", sub=f"svc-{n}"))
+    assert len(verifier._verified) == 3
