@@ -101,22 +101,26 @@ def _process_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def server_cpu_seconds(pgdata: Path) -> float:
-    """CPU seconds PostgreSQL has used so far: the postmaster, the backends that exited (the
-    postmaster reaped them) and the processes still running (backends, WAL writer,
-    checkpointer). Differences of this count the database's share of a measured run, whatever
-    else the machine is doing (Linux only)."""
-    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
-    total = _process_seconds(postmaster, with_reaped_children=True)
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds a process and its children have used so far: its own, its children's that
+    exited (reaped) and those still running (Linux only)."""
+    total = _process_seconds(pid, with_reaped_children=True)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
                 total += _process_seconds(int(entry.name))
         except (OSError, ValueError):
-            continue  # exited meanwhile: the postmaster's reaped total has it
+            continue  # exited meanwhile: the parent's reaped total has it
     return total
+
+
+def server_cpu_seconds(pgdata: Path) -> float:
+    """CPU seconds PostgreSQL has used so far: the postmaster, the backends that exited and
+    the processes still running (backends, WAL writer, checkpointer). Differences of this
+    count the database's share of a measured run, whatever else the machine is doing."""
+    return tree_cpu_seconds(int((pgdata / "postmaster.pid").read_text().split()[0]))
 
 
 def wal_written(url: str) -> tuple[int, int]:

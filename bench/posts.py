@@ -7,14 +7,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import bearer_token, free_port
+from bench.common import bearer_token, free_port, tree_cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class ServerBatches:
     signals: int
     seconds: float
     decisions: dict[str, int]
+    cpu_seconds: float = 0.0
 
     def summary(self) -> str:
         if not self.batches:
@@ -33,7 +34,8 @@ class ServerBatches:
         return (
             f"{self.signals:,} signals in {self.batches:,} group commits"
             f" ({self.signals / self.batches:.1f} per commit,"
-            f" {1000 * self.seconds / self.batches:.1f} ms each on average); {decided}"
+            f" {1000 * self.seconds / self.batches:.1f} ms each on average); {decided};"
+            f" server CPU {1000 * self.cpu_seconds / max(self.signals, 1):.2f} ms per request"
         )
 
 
@@ -80,6 +82,8 @@ def post_latencies(
         latencies: list[float] = []
         lock = threading.Lock()
         token = bearer_token(env, "mds:write")
+        # The server's CPU from the first request on (start-up left out), its processes' too.
+        cpu_before = tree_cpu_seconds(server.pid)
         client = httpx.Client(
             base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
         )
@@ -104,7 +108,10 @@ def post_latencies(
             threads.append(thread)
         for thread in threads:
             thread.join()
-        batches = server_batches(client.get("/metrics").text)
+        batches = replace(
+            server_batches(client.get("/metrics").text),
+            cpu_seconds=tree_cpu_seconds(server.pid) - cpu_before,
+        )
         client.close()
         # Linux VmHWM: the process's peak resident set size.
         status = Path(f"/proc/{server.pid}/status").read_text()
