@@ -42,34 +42,42 @@ def connection(session: Session) -> psycopg.Connection[Any]:
     return raw
 
 
+def as_sqlalchemy_error(exc: psycopg.Error, sql: str, params: dict[str, Any] | None) -> Exception:
+    """psycopg's error as SQLAlchemy raises it (OperationalError for a deadlock, and so on),
+    so that retries and callers see one kind of error whichever way a statement ran. The
+    parameters are left out of the message: they are hashes, ids and ciphertexts of PII."""
+    return DBAPIError.instance(
+        sql, params, exc, psycopg.Error, hide_parameters=True, dialect=_DIALECT
+    )
+
+
 @contextmanager
 def sqlalchemy_errors(sql: str, params: dict[str, Any] | None) -> Iterator[None]:
-    """psycopg's errors as SQLAlchemy raises them (OperationalError for a deadlock, and so
-    on), so that retries and callers see one kind of error whichever way a statement ran. The
-    parameters are left out of the message: they are hashes, ids and ciphertexts of PII."""
+    """`as_sqlalchemy_error` for a block (a COPY)."""
     try:
         yield
     except psycopg.Error as exc:
-        raise DBAPIError.instance(
-            sql, params, exc, psycopg.Error, hide_parameters=True, dialect=_DIALECT
-        ) from exc
+        raise as_sqlalchemy_error(exc, sql, params) from exc
 
 
 def rows(session: Session, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
     """Every row, as named tuples (columns by name, as SQLAlchemy's rows)."""
-    with (
-        connection(session).cursor(row_factory=namedtuple_row) as cursor,
-        sqlalchemy_errors(sql, params),
-    ):
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    with connection(session).cursor(row_factory=namedtuple_row) as cursor:
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        except psycopg.Error as exc:
+            raise as_sqlalchemy_error(exc, sql, params) from exc
 
 
 def tuples(session: Session, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
     """Every row, as plain tuples."""
-    with connection(session).cursor() as cursor, sqlalchemy_errors(sql, params):
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    with connection(session).cursor() as cursor:
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        except psycopg.Error as exc:
+            raise as_sqlalchemy_error(exc, sql, params) from exc
 
 
 def one(session: Session, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
@@ -82,6 +90,9 @@ def one(session: Session, sql: str, params: dict[str, Any] | None = None) -> tup
 
 def execute(session: Session, sql: str, params: dict[str, Any] | None = None) -> int:
     """Run a statement; the rows it changed."""
-    with connection(session).cursor() as cursor, sqlalchemy_errors(sql, params):
-        cursor.execute(sql, params)
+    with connection(session).cursor() as cursor:
+        try:
+            cursor.execute(sql, params)
+        except psycopg.Error as exc:
+            raise as_sqlalchemy_error(exc, sql, params) from exc
         return max(cursor.rowcount, 0)
