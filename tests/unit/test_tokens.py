@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +307,14 @@ def caching_verifier(keys: MutableKeys, clock: list[float]) -> TokenVerifier:
     )  # fmt: skip
 
 
+def verified_once(keys: MutableKeys) -> tuple[Callable[[str], Any], str]:
+    """A caching verifier's `verify` and a token it has verified (and kept)."""
+    verify = caching_verifier(keys, [time.time()]).verify
+    token = sign("ed", "EdDSA")
+    assert verify(token).subject == "svc"
+    return verify, token
+
+
 def test_a_token_verified_before_still_expires() -> None:
     now = [time.time()]
     verify = caching_verifier(MutableKeys(KEYS), now).verify
@@ -321,9 +329,7 @@ def test_a_token_verified_before_still_expires() -> None:
 
 def test_a_key_dropped_from_the_key_set_stops_the_tokens_it_signed() -> None:
     keys = MutableKeys(KEYS)
-    verify = caching_verifier(keys, [time.time()]).verify
-    token = sign("ed", "EdDSA")
-    assert verify(token).subject == "svc"
+    verify, token = verified_once(keys)
     del keys.keys["ed"]
     with pytest.raises(TokenError, match="unknown signing key"):
         verify(token)
@@ -331,9 +337,7 @@ def test_a_key_dropped_from_the_key_set_stops_the_tokens_it_signed() -> None:
 
 def test_a_key_replaced_under_its_kid_verifies_the_token_again() -> None:
     keys = MutableKeys(KEYS)
-    verify = caching_verifier(keys, [time.time()]).verify
-    token = sign("ed", "EdDSA")
-    assert verify(token).subject == "svc"
+    verify, token = verified_once(keys)
     other = ed25519.Ed25519PrivateKey.generate().public_key()
     keys.keys["ed"] = {**OKPAlgorithm.to_jwk(other, as_dict=True), "kid": "ed"}
     with pytest.raises(TokenError, match="signature or claims invalid"):

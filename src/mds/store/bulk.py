@@ -95,22 +95,6 @@ def pairs_bound(first: Column, second: Column, names: tuple[str, str]) -> Column
     return tuple_(first, second).in_(select(values.c.a, values.c.b))
 
 
-def pairs_in(
-    first: Column, second: Column, pairs: Iterable[tuple[Any, Any]]
-) -> ColumnElement[bool]:
-    """`(first, second) IN (unnest(:firsts, :seconds))`, bound as two arrays."""
-    wanted = list(pairs)
-    values = (
-        func.unnest(
-            bindparam(None, [a for a, _ in wanted], type_=ARRAY(first.expression.type)),
-            bindparam(None, [b for _, b in wanted], type_=ARRAY(second.expression.type)),
-        )
-        .table_valued("a", "b")
-        .render_derived()
-    )
-    return tuple_(first, second).in_(select(values.c.a, values.c.b))
-
-
 def column_arrays(rows: Sequence[tuple[Any, ...]], *names: str) -> dict[str, list[Any]]:
     """Rows as one bound array per column (`names` in column order), for `unnest`."""
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
