@@ -44,6 +44,32 @@ def test_a_signal_postgresql_refuses_is_rejected_alone_and_the_batch_goes_on(
         assert session.scalar(select(func.count()).select_from(InboxRow)) == 5
 
 
+@pytest.mark.parametrize("size", [6, 20], ids=["pipelined", "copied-then-halved"])
+def test_a_write_postgresql_refuses_after_resolution_rejects_that_signal_alone(
+    connection: Connection, sessions: sessionmaker[Session], keyring: Keyring, size: int
+) -> None:
+    # Refused by a write made after the signal was resolved. Small batches send those writes
+    # pipelined, where the error comes back with a later statement or when the pipeline ends;
+    # large ones COPY, and their halves are small.
+    connection.execute(
+        text(
+            "ALTER TABLE source_identities"
+            " ADD CONSTRAINT refuse_poison CHECK (source_record_id <> 'C-3')"
+        )
+    )
+    batch = [signal(f"C-{n}", given_name=f"P{n}", family_name=f"F{n}") for n in range(size)]
+    outcomes = service(sessions, keyring).ingest(batch)
+
+    assert [o.status for o in outcomes] == [
+        Status.REJECTED if n == 3 else Status.CREATED for n in range(size)
+    ]
+    [error] = outcomes[3].errors
+    assert "refuse_poison" in error["message"], error
+    with sessions() as session:
+        stored = set(session.scalars(select(SourceIdentity.source_record_id)))
+    assert stored == {f"C-{n}" for n in range(size) if n != 3}
+
+
 def test_control_characters_are_kept_raw_flagged_and_kept_out_of_the_golden_record(
     sessions: sessionmaker[Session], keyring: Keyring
 ) -> None:

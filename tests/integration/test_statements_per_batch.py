@@ -91,7 +91,8 @@ def test_a_batch_of_new_people_costs_what_one_new_person_costs(
     statements_for(connection, ingest, [person(0)], Status.CREATED)
     one = statements_for(connection, ingest, [person(1)], Status.CREATED)
     many = statements_for(connection, ingest, [person(n) for n in range(2, 31)], Status.CREATED)
-    assert many == one
+    # A few rows are inserted in a pipeline, many by COPY: as many statements either way.
+    assert sum(many.values()) == sum(one.values()), (one, many)
     assert sum(one.values()) <= 18, one
 
 
@@ -106,5 +107,5 @@ def test_a_batch_of_links_costs_what_one_link_costs(
 
     one = statements_for(connection, ingest, link(range(1)), Status.LINKED)
     many = statements_for(connection, ingest, link(range(1, 31)), Status.LINKED)
-    assert many == one
+    assert sum(many.values()) == sum(one.values()), (one, many)
     assert sum(one.values()) <= 24, one

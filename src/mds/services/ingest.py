@@ -32,11 +32,12 @@ from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.crowded_keys import CrowdedKeys
 from mds.services.resolution.keys import source_lock_key
 from mds.services.resolution.outcomes import SignalOutcome, Status
+from mds.services.resolution.persist import SMALL_BATCH
 from mds.services.resolution.resolver import SignalView
 from mds.services.resolution.term_counts import TermCounts
 from mds.services.resolution.workspace import Workspace
 from mds.services.transactions import ConcurrentChangeError, in_transaction
-from mds.store import inbox, locks, match_keys
+from mds.store import driver, inbox, locks, match_keys
 from mds.store import source_identities as identities
 from mds.store.inbox import InboxEntry
 
@@ -155,23 +156,22 @@ class IngestService:
         lock_digests += [
             source_lock_key(s.source_system, s.source_record_id, self.keyring) for s in signals
         ]
-        if self.advisory_locks:
-            locks.lock_hashes(session, lock_digests)
-
-        accepted = inbox.accept(
-            session,
-            [
-                InboxEntry(
-                    s.source_system,
-                    s.event_id,
-                    s.source_record_id,
-                    str(s.event_type),
-                    payload_digest(s),
-                    s.occurred_at,
-                )
-                for s in signals
-            ],
-        )
+        entries = [
+            InboxEntry(
+                s.source_system,
+                s.event_id,
+                s.source_record_id,
+                str(s.event_type),
+                payload_digest(s),
+                s.occurred_at,
+            )
+            for s in signals
+        ]
+        # The transaction's BEGIN, the locks and the inbox in one round trip.
+        with driver.pipelined(session, enabled=len(signals) <= SMALL_BATCH):
+            if self.advisory_locks:
+                locks.lock_hashes(session, lock_digests)
+            accepted = inbox.accept(session, entries)
         outcomes: dict[int, SignalOutcome] = {}
         fresh: list[int] = []
         seen: set[tuple[str, str]] = set()

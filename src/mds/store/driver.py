@@ -10,7 +10,7 @@ transaction. The session must hold no pending ORM changes: nothing here flushes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -88,11 +88,54 @@ def one(session: Session, sql: str, params: dict[str, Any] | None = None) -> tup
     return tuple(found[0])
 
 
-def execute(session: Session, sql: str, params: dict[str, Any] | None = None) -> int:
-    """Run a statement; the rows it changed."""
+def execute(
+    session: Session, sql: str, params: dict[str, Any] | Sequence[Any] | None = None
+) -> None:
+    """Run a statement whose result is not wanted. Inside `pipelined` it is only sent: its
+    errors are raised where the pipeline next waits for results."""
     with connection(session).cursor() as cursor:
         try:
             cursor.execute(sql, params)
         except psycopg.Error as exc:
-            raise as_sqlalchemy_error(exc, sql, params) from exc
-        return max(cursor.rowcount, 0)
+            raise as_sqlalchemy_error(exc, sql, None) from exc
+
+
+def execute_many(session: Session, sql: str, params: Sequence[dict[str, Any]]) -> None:
+    """Run a statement once per parameter set, in one round trip (psycopg pipelines them)."""
+    if not params:
+        return
+    with connection(session).cursor() as cursor:
+        try:
+            cursor.executemany(sql, params)
+        except psycopg.Error as exc:
+            raise as_sqlalchemy_error(exc, sql, None) from exc
+
+
+_PIPELINED = "mds.pipelined"
+
+
+@contextmanager
+def pipelined(session: Session, enabled: bool = True) -> Iterator[None]:
+    """Send the block's statements without waiting for each one's result (libpq's pipeline
+    mode); a statement whose rows are read waits for everything sent before it.
+
+    A one-signal batch writes a dozen times, and each round trip costs both processes a
+    wake-up: pipelined, the writes travel together while this side prepares the next. Only
+    the driver's statements may run inside, never SQLAlchemy's (which reads each result as it
+    executes), and no COPY: `bulk.copy_rows` inserts instead when it sees the pipeline."""
+    if not enabled:
+        yield
+        return
+    raw = connection(session)
+    session.info[_PIPELINED] = True
+    try:
+        with raw.pipeline():
+            yield
+    except psycopg.Error as exc:
+        raise as_sqlalchemy_error(exc, "(a pipelined statement)", None) from exc
+    finally:
+        session.info.pop(_PIPELINED, None)
+
+
+def is_pipelined(session: Session) -> bool:
+    return bool(session.info.get(_PIPELINED))

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from mds.domain.events import UserEvent
 from mds.security.envelope import CellContext
 from mds.security.keyring import Keyring
-from mds.store.bulk import copy_rows, rows_changed
+from mds.store import driver
+from mds.store.bulk import any_bound, copy_rows, rows_changed
 from mds.store.models import Outbox, table_of
 
 AGGREGATE_TYPE = "user"
@@ -85,7 +86,10 @@ def _add_for_debezium(session: Session, events: Sequence[UserEvent]) -> None:
         for event in events
     ]
     copy_rows(session, table_of(Outbox), rows)
-    session.execute(delete(Outbox).where(Outbox.id.in_([e.id for e in events])))
+    driver.execute(session, _DELETE_EVENTS, {"ids": [e.id for e in events]})
+
+
+_DELETE_EVENTS = driver.compiled(delete(Outbox).where(any_bound(Outbox.id, "ids")))
 
 
 def render(payload: dict[str, Any], keyring: Keyring) -> dict[str, Any]:

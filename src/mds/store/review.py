@@ -143,13 +143,12 @@ _CLOSE_STALE = driver.compiled(
 )
 
 
-def close_stale(session: Session, user_ids: Sequence[uuid.UUID]) -> int:
+def close_stale(session: Session, user_ids: Sequence[uuid.UUID]) -> None:
     """Open items about these users whose versions moved (they changed or merged since the item
     was opened) no longer show what is true: they close as `stale`."""
     wanted = list(set(user_ids))
-    if not wanted:
-        return 0
-    return driver.execute(session, _CLOSE_STALE, {"ids": wanted})
+    if wanted:
+        driver.execute(session, _CLOSE_STALE, {"ids": wanted})
 
 
 def record_rejection(

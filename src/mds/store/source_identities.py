@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -194,22 +195,30 @@ def insert_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow])
     copy_rows(session, _T, [_values(keyring, row) for row in rows])
 
 
+# What an update may change: never the source key the row is found by.
+_UPDATABLE = (
+    *("user_id", "attributes_enc", "match_record_enc", "attribute_times", "quality_issues"),
+    *("link_kind", "match_score", "model_version", "version", "erased_as_of", "erased_at"),
+)
+_UPDATE_ROW = driver.compiled(
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(**{c: bindparam(c) for c in _UPDATABLE}, updated_at=func.now())
+)
+_JSON = ("attribute_times", "quality_issues")
+
+
 def update_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:
-    if not rows:
-        return
     params = []
     for row in rows:
         values = _values(keyring, row)
-        values["row_id"] = values.pop("id")
-        params.append(values)
-    changed: dict[str, Any] = {
-        k: bindparam(k) for k in params[0] if k not in {"row_id", "source_system"}
-    }
-    changed.pop("source_record_id")
-    session.execute(
-        update(_T).where(_T.c.id == bindparam("row_id")).values(**changed, updated_at=func.now()),
-        params,
-    )
+        params.append(
+            {
+                "row_id": values["id"],
+                **{c: Jsonb(values[c]) if c in _JSON else values[c] for c in _UPDATABLE},
+            }
+        )
+    driver.execute_many(session, _UPDATE_ROW, params)
 
 
 def update_records(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:

@@ -27,12 +27,12 @@ from mds.services.resolution.keys import (
     tf_key,
 )
 from mds.services.resolution.outcomes import SignalOutcome, Status
-from mds.services.resolution.persist import persist_workspace
+from mds.services.resolution.persist import few_rows, persist_workspace
 from mds.services.resolution.resolver import Resolver, SignalView
 from mds.services.resolution.survival import SurvivalResult, survive_users
 from mds.services.resolution.workspace import PendingReview, Workspace
 from mds.services.transactions import ConcurrentChangeError
-from mds.store import audit, inbox, lineage, match_keys, review
+from mds.store import audit, driver, inbox, lineage, match_keys, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
 from mds.store.match_keys import HashedKey
@@ -297,8 +297,7 @@ def persist_changes(
     )
     items = review_items(ws, config)
     opened = review.propose(session, items)
-    entries = before() + entries
-    entries += [
+    proposed = [
         AuditEntry(
             actor,
             "duplicate.proposed",
@@ -308,7 +307,8 @@ def persist_changes(
         )
         for item in opened
     ]
-    audit.append(session, entries + survived.audit)
+    with driver.pipelined(session, enabled=few_rows(ws)):
+        audit.append(session, before() + entries + proposed + survived.audit)
     return len(opened)
 
 

@@ -10,7 +10,7 @@ from mds.security.keyring import Keyring
 from mds.services.resolution.keys import identity_keys
 from mds.services.resolution.survival import SurvivalResult
 from mds.services.resolution.workspace import Workspace
-from mds.store import lineage, match_keys, merges, outbox, review
+from mds.store import driver, lineage, match_keys, merges, outbox, review
 from mds.store import source_identities as identities
 from mds.store import users as user_store
 
@@ -26,21 +26,27 @@ def persist_workspace(
 ) -> list[AuditEntry]:
     """Everything but the audit append (the caller's last statement: it locks the chain head);
     returns the audit entries of the merges and unmerges made."""
-    user_store.insert_users(session, [ws.users[u] for u in sorted(ws.new_users)])
-    identities.insert_rows(session, keyring, [ws.identities[i] for i in sorted(ws.new_identities)])
-    identities.update_rows(
-        session,
-        keyring,
-        [ws.identities[i] for i in sorted(ws.dirty_identities - ws.new_identities)],
-    )
-    user_store.update_users(session, [ws.users[u] for u in sorted(ws.dirty_users - ws.new_users)])
-    user_store.upsert_profiles(session, keyring, survived.profiles)
-    _persist_keys(session, keyring, ws)
+    with driver.pipelined(session, enabled=few_rows(ws)):
+        user_store.insert_users(session, [ws.users[u] for u in sorted(ws.new_users)])
+        identities.insert_rows(
+            session, keyring, [ws.identities[i] for i in sorted(ws.new_identities)]
+        )
+        identities.update_rows(
+            session,
+            keyring,
+            [ws.identities[i] for i in sorted(ws.dirty_identities - ws.new_identities)],
+        )
+        user_store.update_users(
+            session, [ws.users[u] for u in sorted(ws.dirty_users - ws.new_users)]
+        )
+        user_store.upsert_profiles(session, keyring, survived.profiles)
+        _persist_keys(session, keyring, ws)
+        lineage.replace(session, survived.superseded, survived.lineage)
+        outbox.add_events(session, keyring, survived.events, for_debezium=debezium)
+        review.close_stale(session, sorted(ws.dirty_users))
+    match_keys.delete_keys(session, sorted(ws.erased_identities))
     merges.record(session, keyring, ws.merges)
-    lineage.replace(session, survived.superseded, survived.lineage)
-    outbox.add_events(session, keyring, survived.events, for_debezium=debezium)
     _forget_erased(session, ws, survived)
-    review.close_stale(session, sorted(ws.dirty_users))
     return [
         AuditEntry(
             m.actor or actor,
@@ -51,6 +57,15 @@ def persist_workspace(
         )
         for m in ws.merges
     ]
+
+
+# A batch of up to this many signals, or identities to write, is pipelined, its rows inserted
+# by multi-row INSERTs; more go by COPY, quicker for many rows but never pipelined.
+SMALL_BATCH = 16
+
+
+def few_rows(ws: Workspace) -> bool:
+    return len(ws.new_identities | ws.dirty_identities) <= SMALL_BATCH
 
 
 def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
@@ -64,7 +79,6 @@ def _persist_keys(session: Session, keyring: Keyring, ws: Workspace) -> None:
     # A merge moves every identity of the merged user (so they are dirty): their keys are
     # rewritten here with the survivor, and no key is left pointing at the merged user.
     match_keys.replace_keys(session, keyed, new=ws.new_identities)
-    match_keys.delete_keys(session, sorted(ws.erased_identities))
 
 
 def _forget_erased(session: Session, ws: Workspace, survived: SurvivalResult) -> None:
