@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import Settings
+from mds.store import driver
 from mds.store.embedded import EmbeddedPostgres
 
 EMBEDDED_DATABASE = "mds"
@@ -59,6 +60,7 @@ def make_engine(url: str, settings: Settings) -> Engine:
         connect_args={"options": options, "application_name": "mds"},
     )
     event.listen(engine, "connect", _send_lists_as_binary_arrays)
+    event.listen(engine, "before_cursor_execute", driver.refuse_inside_pipeline)
     return engine
 
 

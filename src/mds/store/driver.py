@@ -117,13 +117,15 @@ _PIPELINED = "mds.pipelined"
 @contextmanager
 def pipelined(session: Session, enabled: bool = True) -> Iterator[None]:
     """Send the block's statements without waiting for each one's result (libpq's pipeline
-    mode); a statement whose rows are read waits for everything sent before it.
+    mode); a statement whose rows are read waits for everything sent before it, and an error
+    is raised by the first statement or block end that waits after it.
 
     A one-signal batch writes a dozen times, and each round trip costs both processes a
     wake-up: pipelined, the writes travel together while this side prepares the next. Only
-    the driver's statements may run inside, never SQLAlchemy's (which reads each result as it
-    executes), and no COPY: `bulk.copy_rows` inserts instead when it sees the pipeline."""
-    if not enabled:
+    the driver's statements may run inside, never SQLAlchemy's (it reads each result as it
+    executes: `refuse_inside_pipeline` stops them), and no COPY: `bulk.copy_rows` inserts
+    instead when it sees the pipeline."""
+    if not enabled or is_pipelined(session):
         yield
         return
     raw = connection(session)
@@ -134,8 +136,18 @@ def pipelined(session: Session, enabled: bool = True) -> Iterator[None]:
     except psycopg.Error as exc:
         raise as_sqlalchemy_error(exc, "(a pipelined statement)", None) from exc
     finally:
-        session.info.pop(_PIPELINED, None)
+        del session.info[_PIPELINED]
 
 
 def is_pipelined(session: Session) -> bool:
     return bool(session.info.get(_PIPELINED))
+
+
+def refuse_inside_pipeline(
+    conn: Any, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+) -> None:
+    """An engine's `before_cursor_execute` listener: SQLAlchemy would read a pipelined
+    statement's result before it came back, and take it for one without rows."""
+    raw = conn.connection.driver_connection
+    if isinstance(raw, psycopg.Connection) and raw.pgconn.pipeline_status:
+        raise RuntimeError(f"a SQLAlchemy statement inside driver.pipelined: {statement[:80]}")
