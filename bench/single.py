@@ -3,7 +3,10 @@
 Resolves signals one per batch through the service (no HTTP) into a clone of a preloaded
 store and prints wall time (p50/p99) and CPU (this process's and PostgreSQL's) per batch;
 baseline in the same run: the same kind of signals in batches of `--batch`, per signal.
-Run: `.venv/bin/python bench/single.py [--preload 100000] [--signals 300] [--keep-store DIR]`.
+`--sizes 1,2,3` cycles through those batch sizes instead of one signal per batch (a loaded
+server's group commits hold a few requests each).
+Run: `.venv/bin/python bench/single.py [--preload 100000] [--signals 300] [--sizes 1]
+[--keep-store DIR]`.
 """
 
 from __future__ import annotations
@@ -40,11 +43,28 @@ def run(
     return walls, time.thread_time() - cpu_before, server_cpu_seconds(pgdata) - pg_before
 
 
+def cycled(signals: list[Signal], sizes: list[int]) -> list[list[Signal]]:
+    """`signals` cut into batches whose sizes cycle through `sizes`."""
+    batches: list[list[Signal]] = []
+    start = 0
+    while start < len(signals):
+        size = sizes[len(batches) % len(sizes)]
+        batches.append(signals[start : start + size])
+        start += size
+    return batches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preload", type=int, default=100_000)
     parser.add_argument("--signals", type=int, default=300)
     parser.add_argument("--batch", type=int, default=DEFAULT_INGEST_BATCH_SIZE)
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1],
+        help="batch sizes to cycle through, comma-separated (default 1)",
+    )
     parser.add_argument("--keep-store", metavar="DIR", type=Path)
     args = parser.parse_args()
 
@@ -67,22 +87,28 @@ def main() -> None:
         ingest = runtime.ingest_service()
         pgdata = preloaded.server.pgdata
         run(ingest, [[s] for s in warm], pgdata)
-        walls, cpu, pg = run(ingest, [[s] for s in alone], pgdata)
+        small = cycled(alone, args.sizes)
+        walls, cpu, pg = run(ingest, small, pgdata)
         chunks = [together[i : i + args.batch] for i in range(0, len(together), args.batch)]
         _, bulk_cpu, bulk_pg = run(ingest, chunks, pgdata)
 
     p50, p99 = percentiles(walls)
-    per_batch = 1000 / len(alone)
+    per_batch = 1000 / len(small)
     per_signal = 1000 / len(together)
-    print(f"{len(alone):,} one-signal batches into a {args.preload:,}-user store:")
+    sizes = ",".join(str(n) for n in args.sizes)
+    small_signal = 1000 / len(alone)
+    print(
+        f"{len(alone):,} signals in {len(small):,} batches of {sizes}"
+        f" into a {args.preload:,}-user store:"
+    )
     print(
         f"  wall p50 {p50:.1f} ms, p99 {p99:.1f} ms; CPU per batch {cpu * per_batch:.2f} ms"
-        f" (PostgreSQL {pg * per_batch:.2f} ms)"
+        f" (PostgreSQL {pg * per_batch:.2f} ms), per signal {cpu * small_signal:.2f} ms"
     )
     print(
         f"  baseline, batches of {args.batch}: CPU per signal {bulk_cpu * per_signal:.2f} ms"
-        f" (PostgreSQL {bulk_pg * per_signal:.2f} ms); a one-signal batch costs"
-        f" {cpu * per_batch / (bulk_cpu * per_signal):.1f}x a signal of a full batch"
+        f" (PostgreSQL {bulk_pg * per_signal:.2f} ms); a signal of these small batches costs"
+        f" {cpu * small_signal / (bulk_cpu * per_signal):.1f}x a signal of a full batch"
     )
 
 
