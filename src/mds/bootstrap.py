@@ -134,12 +134,15 @@ class Runtime:
 
     def ingest_from_api(self, signals: list[Signal]) -> list[SignalOutcome]:
         """Resolve API signals through one shared group commit (see mds.services.batcher)."""
+        return self.api_group_commit().submit(signals)
+
+    def api_group_commit(self) -> GroupCommit[Signal, SignalOutcome]:
         if self._group_commit is None:
             self._group_commit = GroupCommit(
                 lambda batch: self.ingest_service().ingest(batch, actor="api"),
                 split_on=lambda exc: not isinstance(exc, OperationalError | InterfaceError),
             )
-        return self._group_commit.submit(signals)
+        return self._group_commit
 
     def start_streams(self) -> Streams:
         """The relay and the ingestion worker as background threads, when Kafka is configured

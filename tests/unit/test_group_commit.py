@@ -113,3 +113,29 @@ def test_a_failing_request_fails_alone_not_the_requests_batched_with_it() -> Non
     assert results == {0: [0], 12: [120], 14: [140]}
     assert sorted(batches[1]) == [12, 13, 14]  # tried together first, then one by one
     assert sorted(map(tuple, batches[2:])) == [(12,), (13,), (14,)]
+
+
+def test_a_request_cancelled_while_it_waited_is_dropped_and_the_others_answered() -> None:
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def process(items: list[int]) -> list[int]:
+        batches.append(items)
+        if len(batches) == 1:
+            release.wait(5)
+        return [item * 10 for item in items]
+
+    commit: GroupCommit[int, int] = GroupCommit(process)
+    first = commit.enqueue([1])
+    while not batches:
+        pass
+    gone, kept = commit.enqueue([2]), commit.enqueue([3])
+    assert gone.cancel()  # its client went away while the first batch ran
+    release.set()
+
+    assert first.result(5) == [10]
+    assert kept.result(5) == [30]
+    assert commit.submit([4]) == [40]  # the worker is still there
+    commit.close()
+    assert batches == [[1], [3], [4]]
+    assert not first.cancel()  # once resolving, a request can no longer be cancelled

@@ -46,9 +46,14 @@ class GroupCommit(Generic[In, Out]):
         self._thread.start()
 
     def submit(self, items: Sequence[In], timeout: float | None = 60.0) -> list[Out]:
+        return self.enqueue(items).result(timeout=timeout)
+
+    def enqueue(self, items: Sequence[In]) -> Future[list[Out]]:
+        """Queue the items; their results when the batch they join is done (for callers on an
+        event loop, which await it instead of blocking a thread)."""
         request: _Request[In, Out] = _Request(items)
         self._queue.put(request)
-        return request.future.result(timeout=timeout)
+        return request.future
 
     def close(self) -> None:
         self._queue.put(None)
@@ -72,7 +77,11 @@ class GroupCommit(Generic[In, Out]):
                     break
                 batch.append(nxt)
                 size += len(nxt.items)
-            self._answer(batch)
+            # A request cancelled while it waited (its client went away) is dropped, nothing
+            # of it done; the others can no longer be cancelled.
+            started = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            if started:
+                self._answer(started)
             if stop:
                 return
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from mds.api.auth import READ, Principal, require_scopes
-from mds.api.dependencies import get_runtime
+from mds.api.dependencies import runtime_of
 from mds.api.paging import Cursor, decode_cursor, encode_cursor
 from mds.bootstrap import Runtime
 from mds.domain.masking import mask_attributes
@@ -69,7 +69,7 @@ async def changes(
         float, Query(ge=0, le=30, description="Seconds to wait when nothing is new (long poll)")
     ] = 0,
 ) -> Any:
-    runtime = get_runtime(request)
+    runtime = runtime_of(request)
     key = decode_cursor(cursor, int)
     after = int(key[0]) if key else 0
     deadline = time.monotonic() + wait

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mds.api.auth import READ, Principal, require_scopes
-from mds.api.dependencies import get_runtime, get_session
+from mds.api.dependencies import get_runtime, get_session, runtime_of
 from mds.api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from mds.api.reads import AsyncReads
 from mds.api.schemas.users import (
@@ -59,7 +59,7 @@ async def _find_user(request: Request, user_id: uuid.UUID) -> UserView:
             raise NotFoundError(f"no user {user_id}")
         if record.status != "merged":
             return UserView(record, user_id)
-    return await run_in_threadpool(_read_user, get_runtime(request), user_id)
+    return await run_in_threadpool(_read_user, runtime_of(request), user_id)
 
 
 def _survivor(session: Session, user_id: uuid.UUID) -> uuid.UUID:
