@@ -1,19 +1,30 @@
 import threading
+from collections.abc import Callable
 
 from mds.services.batcher import GroupCommit
+
+
+def held_first(
+    release: threading.Event, batches: list[list[int]], refused: int | None = None
+) -> Callable[[list[int]], list[int]]:
+    """A process that records each batch and holds the first until `release`, so that the next
+    requests queue up behind it; it answers each item times ten, and fails on `refused`."""
+
+    def process(items: list[int]) -> list[int]:
+        batches.append(items)
+        if len(batches) == 1:
+            release.wait(5)
+        if refused in items:
+            raise ValueError(f"{refused} cannot be stored")
+        return [item * 10 for item in items]
+
+    return process
 
 
 def test_concurrent_requests_share_a_batch_and_get_their_own_results() -> None:
     release = threading.Event()
     batches: list[list[int]] = []
-
-    def process(items: list[int]) -> list[int]:
-        batches.append(items)
-        if len(batches) == 1:
-            release.wait(5)  # hold the first batch so the others queue up behind it
-        return [item * 10 for item in items]
-
-    commit: GroupCommit[int, int] = GroupCommit(process)
+    commit: GroupCommit[int, int] = GroupCommit(held_first(release, batches))
     results: dict[int, list[int]] = {}
 
     def request(n: int) -> None:
@@ -77,16 +88,7 @@ def test_a_failure_that_is_everyones_fails_every_request_of_the_batch_at_once() 
 def test_a_failing_request_fails_alone_not_the_requests_batched_with_it() -> None:
     release = threading.Event()
     batches: list[list[int]] = []
-
-    def process(items: list[int]) -> list[int]:
-        batches.append(items)
-        if len(batches) == 1:
-            release.wait(5)
-        if 13 in items:
-            raise ValueError("13 cannot be stored")
-        return [item * 10 for item in items]
-
-    commit: GroupCommit[int, int] = GroupCommit(process)
+    commit: GroupCommit[int, int] = GroupCommit(held_first(release, batches, refused=13))
     results: dict[int, list[int] | Exception] = {}
 
     def request(n: int) -> None:
@@ -118,14 +120,7 @@ def test_a_failing_request_fails_alone_not_the_requests_batched_with_it() -> Non
 def test_a_request_cancelled_while_it_waited_is_dropped_and_the_others_answered() -> None:
     release = threading.Event()
     batches: list[list[int]] = []
-
-    def process(items: list[int]) -> list[int]:
-        batches.append(items)
-        if len(batches) == 1:
-            release.wait(5)
-        return [item * 10 for item in items]
-
-    commit: GroupCommit[int, int] = GroupCommit(process)
+    commit: GroupCommit[int, int] = GroupCommit(held_first(release, batches))
     first = commit.enqueue([1])
     while not batches:
         pass

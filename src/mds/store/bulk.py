@@ -32,12 +32,12 @@ def copy_rows(session: Session, table: Table, rows: Iterable[dict[str, Any]]) ->
     materialized: Sequence[dict[str, Any]] = rows if isinstance(rows, list) else list(rows)
     if not materialized:
         return 0
-    columns = list(materialized[0])
-    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
     connection = session.connection()
     if driver.is_pipelined(session):
         _insert_values(session, table, materialized, connection.dialect)
         return len(materialized)
+    columns = list(materialized[0])
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
     raw = connection.connection.driver_connection
     assert raw is not None
     column_list = ", ".join(f'"{c}"' for c in columns)

@@ -14,6 +14,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from mds.domain.ids import new_id
@@ -205,7 +206,8 @@ _UPDATE_ROW = driver.compiled(
     .where(_T.c.id == bindparam("row_id"))
     .values(**{c: bindparam(c) for c in _UPDATABLE}, updated_at=func.now())
 )
-_JSON = ("attribute_times", "quality_issues")
+# psycopg adapts a dict or list as JSON only when told to (SQLAlchemy's JSONB type did that).
+_JSON = {c for c in _UPDATABLE if isinstance(_T.c[c].type, JSONB)}
 
 
 def update_rows(session: Session, keyring: Keyring, rows: Sequence[IdentityRow]) -> None:
