@@ -61,8 +61,9 @@ def server_batches(metrics_text: str) -> ServerBatches:
 def post_latencies(
     env: dict[str, str], signals: list[dict[str, Any]], rate: float, processes: int = 1
 ) -> tuple[list[float], float, ServerBatches]:
-    """Latencies of paced single-signal POSTs, the server's peak RSS in MiB (with several
-    server processes, that of the supervisor only) and its group commits (all processes')."""
+    """Latencies of paced single-signal POSTs in the order they were sent, the server's peak
+    RSS in MiB (with several server processes, that of the supervisor only) and its group
+    commits (all processes')."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", str(processes)],
@@ -79,8 +80,7 @@ def post_latencies(
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        latencies: list[float] = []
-        lock = threading.Lock()
+        latencies = [0.0] * len(signals)
         token = bearer_token(env, "mds:write")
         # The server's CPU from the first request on (start-up left out), its processes' too.
         cpu_before = tree_cpu_seconds(server.pid)
@@ -88,13 +88,11 @@ def post_latencies(
             base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
         )
 
-        def send(body: dict[str, Any]) -> None:
+        def send(index: int, body: dict[str, Any]) -> None:
             started = time.perf_counter()
             response = client.post("/v1/signals", json=body)
-            elapsed = time.perf_counter() - started
+            latencies[index] = time.perf_counter() - started
             response.raise_for_status()
-            with lock:
-                latencies.append(elapsed)
 
         threads = []
         start = time.perf_counter()
@@ -103,7 +101,7 @@ def post_latencies(
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            thread = threading.Thread(target=send, args=(body,))
+            thread = threading.Thread(target=send, args=(i, body))
             thread.start()
             threads.append(thread)
         for thread in threads:

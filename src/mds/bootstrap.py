@@ -18,6 +18,7 @@ from mds.security.providers import KeyProvider, LocalKeyFileProvider
 from mds.services.batcher import GroupCommit
 from mds.services.ingest import IngestService
 from mds.services.keys import load_keyring
+from mds.services.rehearsal import warm_up
 from mds.services.resolution.config import ResolutionConfig
 from mds.services.resolution.crowded_keys import CrowdedKeys
 from mds.services.resolution.outcomes import SignalOutcome
@@ -105,6 +106,11 @@ class Runtime:
             term_counts=self._term_counts,
             crowded_keys=self._crowded_keys,
         )
+
+    def warm_up(self) -> None:
+        """Rehearse resolving before serving (`mds.services.rehearsal`), with caches of its
+        own: the made-up person's keys teach the shared ones nothing."""
+        warm_up(lambda: IngestService(self.sessions, self.keyring, self.resolution_config()))
 
     def stewardship(self) -> Stewardship:
         return Stewardship(self.sessions, self.keyring, self.resolution_config())

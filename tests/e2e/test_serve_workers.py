@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx2 as httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
 
+from mds.store.database import sqlalchemy_url
 from tests.e2e.conftest import free_port
 
 
@@ -23,12 +27,14 @@ def listeners(port: int) -> set[int]:
     }
 
 
-def test_two_workers_listen_each_on_their_own_socket(cli_env: dict[str, str]) -> None:
+def test_two_workers_listen_each_on_their_own_socket(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     port = free_port()
     command = [sys.executable, "-m", "mds", "serve", "--port", str(port), "--workers", "2"]
-    process = subprocess.Popen(
-        command, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, env=cli_env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 90
         while len(listeners(port)) < 2 and time.monotonic() < deadline:
@@ -44,6 +50,15 @@ def test_two_workers_listen_each_on_their_own_socket(cli_env: dict[str, str]) ->
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     assert listeners(port) == set()
+    # Each worker rehearsed resolving before it listened, and kept nothing of it.
+    lines = log_path.read_text().splitlines()
+    events = [json.loads(line).get("event") for line in lines if line.startswith("{")]
+    assert events.count("warm_up.done") == 2, events
+    engine = create_engine(sqlalchemy_url(cli_env["DATABASE_URL"]))
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM canonical_users")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM signals")) == 0
+    engine.dispose()
 
 
 def test_metrics_count_every_worker_whichever_answers(cli_env: dict[str, str]) -> None:

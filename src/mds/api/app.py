@@ -27,6 +27,7 @@ def _default_runtime() -> Runtime:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings)
+    runtime.warm_up()  # before the server listens: the first requests would pay for it
     tune_for_resolution()
     return runtime
 

@@ -106,6 +106,21 @@ class IngestService:
             alone=unresolvable,
         )
 
+    def rehearse(self, signals: Sequence[Signal]) -> list[SignalOutcome]:
+        """Each signal's outcome, resolved one after another as separate requests would be,
+        in one transaction that is then rolled back: nothing is kept, nothing counted in the
+        metrics (see `mds.services.rehearsal`)."""
+        with self.sessions() as session:
+            transaction = session.begin()
+            try:
+                return [
+                    outcome
+                    for signal in signals
+                    for outcome in self._ingest(session, [signal], "rehearsal")
+                ]
+            finally:
+                transaction.rollback()
+
     def _ingest_refusing_alone(self, signals: Sequence[Signal], actor: str) -> list[SignalOutcome]:
         return _split_until_alone(
             signals,
