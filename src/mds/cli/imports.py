@@ -28,7 +28,9 @@ from mds.cli.import_workers import WorkerFailedError, WorkerPool, import_in_work
 from mds.gc_tuning import tune_for_resolution
 from mds.services.signal_files import ParsedLine, UnknownColumnsError, read_csv, read_jsonl
 
-err = Console(stderr=True)
+# Lines are not wrapped at the console's width: a rejected line's reason and the summary stay
+# one line each in a log file or a pipe (80 columns there), where people grep for them.
+err = Console(stderr=True, soft_wrap=True)
 
 
 class FileFormat(StrEnum):
