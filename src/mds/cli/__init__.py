@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from mds.cli import (
     audit,
@@ -21,6 +20,7 @@ from mds.cli import (
     streaming,
     token,
 )
+from mds.cli.common import cli_console
 from mds.config import SettingsError
 from mds.security.errors import SecurityError
 
@@ -45,7 +45,7 @@ app.add_typer(cdc.app, name="cdc")
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.retention_app, name="retention")
 
-_stderr = Console(stderr=True)
+_stderr = cli_console(stderr=True)
 
 
 def main() -> None:

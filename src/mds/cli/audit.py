@@ -7,11 +7,10 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from mds.cli.common import engine_for_cli, settings_for_cli
+from mds.cli.common import cli_console, engine_for_cli, settings_for_cli
 from mds.config import Settings
 from mds.services import audit as audit_service
 from mds.store import migrate
@@ -19,8 +18,8 @@ from mds.store.database import make_session_factory
 
 app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 retention_app = typer.Typer(help="Audit trail retention.", no_args_is_help=True)
-console = Console(soft_wrap=True)  # one problem per line, however long
-_errors = Console(stderr=True)
+console = cli_console()  # one problem per line, however long
+_errors = cli_console(stderr=True)
 
 
 def _sessions(settings: Settings) -> audit_service.SessionFactory:

@@ -6,10 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
-from mds.cli.common import engine_for_cli, settings_for_cli
+from mds.cli.common import cli_console, engine_for_cli, settings_for_cli
 from mds.config import OutboxMode, Settings, SettingsError
 from mds.store.database import resolve_database_url
 from mds.streaming import replication
@@ -21,8 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 # soft_wrap: long lines stay whole when the output is a pipe or a log, not a terminal.
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+console = cli_console(highlight=False)
+err = cli_console(stderr=True, highlight=False)
 
 DatabaseHost = Annotated[
     str | None,

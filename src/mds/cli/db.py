@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from mds.cli.common import engine_for_cli, settings_for_cli
+from mds.cli.common import cli_console, engine_for_cli, settings_for_cli
 from mds.store import migrate
 from mds.store.database import resolve_database_url
 
 app = typer.Typer(help="Database schema and connection.", no_args_is_help=True)
-console = Console()
+console = cli_console()
 
 
 @app.command()

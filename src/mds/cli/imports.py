@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,15 +21,13 @@ from rich.progress import (
 )
 
 from mds.bootstrap import Runtime, build_runtime
-from mds.cli.common import settings_for_cli
+from mds.cli.common import cli_console, settings_for_cli
 from mds.cli.import_batches import BatchReport, import_batch
 from mds.cli.import_workers import WorkerFailedError, WorkerPool, import_in_workers
 from mds.gc_tuning import tune_for_resolution
 from mds.services.signal_files import ParsedLine, UnknownColumnsError, read_csv, read_jsonl
 
-# Lines are not wrapped at the console's width: a rejected line's reason and the summary stay
-# one line each in a log file or a pipe (80 columns there), where people grep for them.
-err = Console(stderr=True, soft_wrap=True)
+err = cli_console(stderr=True)  # a rejected line's reason and the summary: one line each
 
 
 class FileFormat(StrEnum):

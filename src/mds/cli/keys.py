@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mds.bootstrap import make_key_provider
-from mds.cli.common import engine_for_cli, settings_for_cli
+from mds.cli.common import cli_console, engine_for_cli, settings_for_cli
 from mds.security.providers import LocalKeyFileProvider
 from mds.services import keys as key_service
 from mds.store import keys as key_store
 from mds.store.database import make_session_factory
 
 app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
-console = Console()
+console = cli_console()
 
 
 @app.command("list")

@@ -7,18 +7,17 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from mds.cli.common import cli_runtime
+from mds.cli.common import cli_console, cli_runtime
 from mds.matching.comparisons import COMPARISONS
 from mds.services.rekeying import RekeyProgress, normalizing, rebuild_match_keys
 from mds.services.training import MIN_LINKED_PAIRS, train_model
 from mds.store.models import MatchModel
 
 app = typer.Typer(help="Matching model: EM training, versions, match keys.", no_args_is_help=True)
-console = Console()
+console = cli_console()
 
 
 @app.command("train")

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mds.bootstrap import Runtime
-from mds.cli.common import cli_runtime
+from mds.cli.common import cli_console, cli_runtime
 from mds.cli.recompute_workers import PassOptions, RecomputeWorkerError, recompute_in_workers
 from mds.services.recompute import (
     CHUNK,
@@ -22,7 +21,7 @@ from mds.services.recompute import (
     split_points,
 )
 
-console = Console()
+console = cli_console()
 
 
 def recompute(

@@ -8,17 +8,16 @@ import uuid
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mds.cli.common import cli_runtime
+from mds.cli.common import cli_console, cli_runtime
 from mds.services.errors import ServiceError
 from mds.services.query.users import find_user
 from mds.services.stewardship.review_queue import Decision, QueueFilter, get_item, list_items
 
 app = typer.Typer(help="List, show and decide review items (doubtful and high-risk pairs).")
-_console = Console()
-_errors = Console(stderr=True)
+_console = cli_console()
+_errors = cli_console(stderr=True)
 
 
 def _actor() -> str:

@@ -7,14 +7,13 @@ import threading
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mds.bootstrap import Runtime
-from mds.cli.common import cli_runtime
+from mds.cli.common import cli_console, cli_runtime
 from mds.config import OutboxMode
 from mds.streaming.kafka import ensure_topics
 
-_errors = Console(stderr=True)
+_errors = cli_console(stderr=True)
 
 
 def _stop_on_signals() -> threading.Event:

@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mds.api.auth import ALL_SCOPES
-from mds.cli.common import settings_for_cli
+from mds.cli.common import cli_console, settings_for_cli
 from mds.security.signing import LocalSigningKey, token_claims
 
 app = typer.Typer(help="Bearer tokens for local use.", no_args_is_help=True)
-_stderr = Console(stderr=True)
+_stderr = cli_console(stderr=True)
 
 
 @app.command()
