@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.api.app import create_app
-from mds.api.auth import ALL_SCOPES
 from mds.bootstrap import Runtime
 from mds.config import Settings
 from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
+from mds.security.scopes import ALL_SCOPES
 from mds.security.signing import LocalSigningKey, token_claims
 
 IssueToken = Callable[..., str]

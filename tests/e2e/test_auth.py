@@ -24,11 +24,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mds.api.app import create_app
-from mds.api.auth import ADMIN, ALL_SCOPES, READ, READ_PII, WRITE, build_token_verifier
+from mds.api.auth import build_token_verifier
 from mds.bootstrap import Runtime
 from mds.config import Settings
 from mds.security.keyring import Keyring
 from mds.security.providers import LocalKeyFileProvider
+from mds.security.scopes import ADMIN, ALL_SCOPES, READ, READ_PII, WRITE
 from mds.security.signing import LocalSigningKey
 from tests.e2e.conftest import free_port
 from tests.e2e.jwks_server import AUDIENCE, ISSUER, Issuer, serve_jwks

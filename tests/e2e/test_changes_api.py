@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from mds.api.auth import READ
+from mds.security.scopes import READ
 from tests.e2e.api_helpers import ANA, post_signal
 
 

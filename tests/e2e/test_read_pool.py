@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mds.api.app import create_app
-from mds.api.auth import ALL_SCOPES, READ
 from mds.bootstrap import build_runtime
 from mds.config import Settings
+from mds.security.scopes import ALL_SCOPES, READ
 from tests.e2e.api_helpers import ANA, post_signal
 from tests.e2e.conftest import IssueToken
 

@@ -10,9 +10,9 @@ from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 
 from mds.api.app import create_app
-from mds.api.auth import ALL_SCOPES
 from mds.bootstrap import build_runtime
 from mds.config import Settings
+from mds.security.scopes import ALL_SCOPES
 from tests.integration.kafka_helpers import consume_all
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from mds.api.auth import READ, READ_PII, WRITE
+from mds.security.scopes import READ, READ_PII, WRITE
 from tests.e2e.api_helpers import ANA, post_signal
 
 PROBLEM = "application/problem+json"

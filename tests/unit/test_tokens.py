@@ -14,10 +14,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from mds.api.auth import ADMIN, READ, READ_PII, REVIEW, WRITE, Principal
+from mds.api.auth import Principal
 from mds.config import SettingsError, load_settings
 from mds.security.errors import KeyFileError
 from mds.security.jwks import JwksCache, JwksUnavailableError, StaticKeys, parse_jwks
+from mds.security.scopes import ADMIN, READ, READ_PII, REVIEW, WRITE
 from mds.security.signing import LocalSigningKey, token_claims
 from mds.security.tokens import TokenError, TokenVerifier, scopes_of
 

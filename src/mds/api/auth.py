@@ -22,16 +22,10 @@ from starlette.exceptions import HTTPException
 from mds.api.tls import client_cert_name
 from mds.config import Settings
 from mds.security.jwks import JwksCache, JwksUnavailableError, KeySource, http_fetcher
+from mds.security.scopes import ADMIN, ALL_SCOPES, READ, READ_PII
 from mds.security.signing import ALGORITHM as LOCAL_ALGORITHM
 from mds.security.signing import LocalSigningKey
 from mds.security.tokens import TokenError, TokenVerifier
-
-READ = "mds:read"
-READ_PII = "mds:read:pii"
-WRITE = "mds:write"
-REVIEW = "mds:review"
-ADMIN = "mds:admin"
-ALL_SCOPES = (READ, READ_PII, WRITE, REVIEW, ADMIN)
 
 REALM = "mds"
 log = structlog.get_logger("mds.auth")

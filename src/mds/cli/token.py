@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mds.api.auth import ALL_SCOPES
 from mds.cli.common import cli_console, settings_for_cli
+from mds.security.scopes import ALL_SCOPES
 from mds.security.signing import LocalSigningKey, token_claims
 
 app = typer.Typer(help="Bearer tokens for local use.", no_args_is_help=True)

@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from mds.api.auth import READ, Principal, require_scopes
+from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import runtime_of
 from mds.api.paging import Cursor, decode_cursor, encode_cursor
 from mds.bootstrap import Runtime
 from mds.domain.masking import mask_attributes
+from mds.security.scopes import READ
 from mds.store.models import Outbox
 from mds.store.outbox import render
 from mds.streaming.sequencer import sequence

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from mds.api.auth import READ, REVIEW, WRITE, Principal, require_scopes
+from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import get_runtime, get_session
 from mds.api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from mds.api.problems import problem
@@ -21,6 +21,7 @@ from mds.api.schemas.stewardship import (
     ReviewPage,
 )
 from mds.bootstrap import Runtime
+from mds.security.scopes import READ, REVIEW, WRITE
 from mds.services.query.users import find_user
 from mds.services.stewardship.review_queue import (
     Decision,

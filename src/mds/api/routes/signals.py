@@ -10,12 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from mds.api.auth import WRITE, Principal, require_scopes
+from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import get_runtime
 from mds.api.openapi import schema_ref
 from mds.api.problems import problem
 from mds.bootstrap import Runtime
 from mds.domain.signals import Signal, signal_errors
+from mds.security.scopes import WRITE
 from mds.services.resolution.outcomes import SignalOutcome, Status
 
 router = APIRouter(prefix="/v1", tags=["signals"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from mds.api.auth import ADMIN, REVIEW, Principal, require_scopes
+from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import get_runtime, get_session
 from mds.api.schemas.stewardship import (
     ErasureResult,
@@ -20,6 +20,7 @@ from mds.api.schemas.stewardship import (
     UnmergeRequest,
 )
 from mds.bootstrap import Runtime
+from mds.security.scopes import ADMIN, REVIEW
 from mds.services.query.users import find_user
 from mds.services.stewardship.operations import Result
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mds.api.auth import READ, Principal, require_scopes
+from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import get_runtime, get_session, runtime_of
 from mds.api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from mds.api.reads import AsyncReads
@@ -23,6 +23,7 @@ from mds.api.schemas.users import (
     UserModel,
 )
 from mds.bootstrap import Runtime
+from mds.security.scopes import READ
 from mds.services.errors import InvalidFieldError, NotFoundError
 from mds.services.query import details
 from mds.services.query.compare import compare_users
