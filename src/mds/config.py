@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     source_trust: str = "crm,support,signup"
     ingest_batch_size: int = Field(default=DEFAULT_INGEST_BATCH_SIZE, ge=1, le=10_000)
     import_workers: int = Field(default=1, ge=1, le=64)
+    api_max_pending_signals: int = Field(default=10_000, ge=1)
 
     # Propagation (mds.streaming): topics, the relay and the ingestion workers.
     topic_prefix: str = Field(default="mds", pattern=r"^[A-Za-z0-9._-]+$")

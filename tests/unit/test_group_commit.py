@@ -1,4 +1,5 @@
 import threading
+import time
 from collections.abc import Callable
 
 from mds.services.batcher import GroupCommit
@@ -134,3 +135,21 @@ def test_a_request_cancelled_while_it_waited_is_dropped_and_the_others_answered(
     commit.close()
     assert batches == [[1], [3], [4]]
     assert not first.cancel()  # once resolving, a request can no longer be cancelled
+
+
+def test_pending_counts_the_items_queued_behind_the_running_batch() -> None:
+    release = threading.Event()
+    batches: list[list[int]] = []
+    commit: GroupCommit[int, int] = GroupCommit(held_first(release, batches))
+    first = commit.enqueue([1, 2])
+    while not batches:  # taken into the held batch: no longer pending
+        time.sleep(0.01)
+    assert commit.pending == 0
+    second = commit.enqueue([3, 4, 5])
+    third = commit.enqueue([6])
+    assert commit.pending == 4
+    release.set()
+    assert first.result(5) == [10, 20]
+    assert second.result(5) == [30, 40, 50] and third.result(5) == [60]
+    assert commit.pending == 0
+    commit.close()

@@ -42,6 +42,8 @@ class GroupCommit(Generic[In, Out]):
         self._max_items = max_items
         self._split_on = split_on
         self._queue: queue.Queue[_Request[In, Out] | None] = queue.Queue()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -52,8 +54,19 @@ class GroupCommit(Generic[In, Out]):
         """Queue the items; their results when the batch they join is done (for callers on an
         event loop, which await it instead of blocking a thread)."""
         request: _Request[In, Out] = _Request(items)
+        with self._pending_lock:
+            self._pending += len(items)
         self._queue.put(request)
         return request.future
+
+    @property
+    def pending(self) -> int:
+        """Items queued and not yet taken into a batch: how far behind the worker is."""
+        return self._pending
+
+    def _taken(self, requests: list[_Request[In, Out]]) -> None:
+        with self._pending_lock:
+            self._pending -= sum(len(r.items) for r in requests)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -77,6 +90,7 @@ class GroupCommit(Generic[In, Out]):
                     break
                 batch.append(nxt)
                 size += len(nxt.items)
+            self._taken(batch)
             # A request cancelled while it waited (its client went away) is dropped, nothing
             # of it done; the others can no longer be cancelled.
             started = [r for r in batch if r.future.set_running_or_notify_cancel()]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Body, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import get_runtime
@@ -18,8 +20,10 @@ from mds.bootstrap import Runtime
 from mds.domain.signals import Signal, signal_errors
 from mds.security.scopes import WRITE
 from mds.services.resolution.outcomes import SignalOutcome, Status
+from mds.services.transactions import ConcurrentChangeError
 
 router = APIRouter(prefix="/v1", tags=["signals"])
+log = structlog.get_logger(__name__)
 MAX_BATCH = 1_000
 
 
@@ -75,6 +79,11 @@ DOCUMENTED_MODELS = (Signal,)
     " malformed single signal is a 422 problem.",
     responses={
         413: {"description": f"More than {MAX_BATCH} signals"},
+        503: {
+            "description": "Not resolved now (database away, timed out, too many waiting):"
+            " nothing lost, retry the same request after `Retry-After` seconds",
+            "content": {"application/problem+json": {}},
+        },
         422: {"description": "Malformed request", "content": {"application/problem+json": {}}},
     },
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _BODY_SCHEMA}}}},
@@ -110,8 +119,9 @@ async def post_signals(
         return problem(422, "Invalid signal", f"invalid field(s): {fields}", errors=errors)
 
     if parsed:
-        resolving = runtime.api_group_commit().enqueue([s for _, s in parsed])
-        outcomes = await asyncio.wait_for(asyncio.wrap_future(resolving), RESOLUTION_TIMEOUT_S)
+        outcomes = await _resolved(runtime, [s for _, s in parsed])
+        if isinstance(outcomes, JSONResponse):
+            return outcomes
         for (index, _), outcome in zip(parsed, outcomes, strict=True):
             results[index] = outcome
         if single and outcomes[0].status is Status.REJECTED:
@@ -119,6 +129,39 @@ async def post_signals(
             return problem(422, "Signal rejected", rejected.error_text(), errors=rejected.errors)
     payload = {"results": [r.as_dict() for r in results if r is not None]}
     return JSONResponse(payload)
+
+
+async def _resolved(runtime: Runtime, signals: list[Signal]) -> list[SignalOutcome] | JSONResponse:
+    """The signals' outcomes from the group commit, or a 503 when they cannot be had now. Each
+    503 is safe to retry as it was sent: a signal resolved meanwhile answers
+    `duplicate-ignored` with its user."""
+    group = runtime.api_group_commit()
+    waiting = group.pending
+    # An empty queue takes any batch; a long one would keep these waiting past the timeout.
+    if waiting and waiting + len(signals) > runtime.settings.api_max_pending_signals:
+        return _unavailable(
+            "Too many signals waiting", f"{waiting} signals are waiting to be resolved", 1
+        )
+    resolving = group.enqueue(signals)
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(resolving), RESOLUTION_TIMEOUT_S)
+    except TimeoutError:
+        return _unavailable(
+            "Resolution timed out",
+            f"not resolved within {RESOLUTION_TIMEOUT_S:.0f} s; it may still finish",
+            5,
+        )
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("signals.database_unavailable", error=type(exc).__name__)
+        return _unavailable("Database unavailable", "the signals may not have been stored", 5)
+    except ConcurrentChangeError:
+        return _unavailable("Busy", "concurrent changes outlasted the transaction's retries", 1)
+
+
+def _unavailable(title: str, detail: str, retry_after_s: int) -> JSONResponse:
+    response = problem(503, title, f"{detail}; retry the same request later")
+    response.headers["Retry-After"] = str(retry_after_s)
+    return response
 
 
 # Validating a signal takes tens of microseconds: a few are parsed on the event loop, a large
