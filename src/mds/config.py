@@ -126,6 +126,7 @@ class Settings(BaseSettings):
 
     auto_migrate: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=500)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
     migration_lock_timeout_ms: int = Field(default=5_000, ge=0)
     migration_statement_timeout_ms: int = Field(default=600_000, ge=0)

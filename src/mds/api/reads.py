@@ -42,6 +42,9 @@ class AsyncReads:
             },
             min_size=1,
             max_size=settings.db_pool_size,
+            # A request waits this long for a connection (all busy, or the database away:
+            # the pool keeps reconnecting), then answers 503 (mds.api.problems).
+            timeout=settings.db_pool_timeout_seconds,
             check=AsyncConnectionPool.check_connection,  # as pool_pre_ping on the sync pool
             name="mds-reads",
             open=False,

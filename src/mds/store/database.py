@@ -56,6 +56,7 @@ def make_engine(url: str, settings: Settings) -> Engine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
         connect_args={"options": options, "application_name": "mds"},
     )

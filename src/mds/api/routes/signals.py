@@ -10,12 +10,11 @@ from fastapi import APIRouter, Body, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import get_runtime
 from mds.api.openapi import schema_ref
-from mds.api.problems import problem
+from mds.api.problems import DATABASE_AWAY, DATABASE_RETRY_AFTER_S, problem, unavailable
 from mds.bootstrap import Runtime
 from mds.domain.signals import Signal, signal_errors
 from mds.security.scopes import WRITE
@@ -139,29 +138,24 @@ async def _resolved(runtime: Runtime, signals: list[Signal]) -> list[SignalOutco
     waiting = group.pending
     # An empty queue takes any batch; a long one would keep these waiting past the timeout.
     if waiting and waiting + len(signals) > runtime.settings.api_max_pending_signals:
-        return _unavailable(
+        return unavailable(
             "Too many signals waiting", f"{waiting} signals are waiting to be resolved", 1
         )
     resolving = group.enqueue(signals)
     try:
         return await asyncio.wait_for(asyncio.wrap_future(resolving), RESOLUTION_TIMEOUT_S)
     except TimeoutError:
-        return _unavailable(
+        return unavailable(
             "Resolution timed out",
             f"not resolved within {RESOLUTION_TIMEOUT_S:.0f} s; it may still finish",
             5,
         )
-    except (OperationalError, InterfaceError) as exc:
+    except DATABASE_AWAY as exc:
         log.warning("signals.database_unavailable", error=type(exc).__name__)
-        return _unavailable("Database unavailable", "the signals may not have been stored", 5)
+        detail = "the signals may not have been stored"
+        return unavailable("Database unavailable", detail, DATABASE_RETRY_AFTER_S)
     except ConcurrentChangeError:
-        return _unavailable("Busy", "concurrent changes outlasted the transaction's retries", 1)
-
-
-def _unavailable(title: str, detail: str, retry_after_s: int) -> JSONResponse:
-    response = problem(503, title, f"{detail}; retry the same request later")
-    response.headers["Retry-After"] = str(retry_after_s)
-    return response
+        return unavailable("Busy", "concurrent changes outlasted the transaction's retries", 1)
 
 
 # Validating a signal takes tens of microseconds: a few are parsed on the event loop, a large

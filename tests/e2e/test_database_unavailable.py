@@ -1,5 +1,6 @@
-"""POST /v1/signals when the signals cannot be resolved now: a 503 with Retry-After, never a
-500, and nothing lost (the same request sent again is answered as if it had been sent once).
+"""When the database cannot answer now: a 503 with Retry-After, never a 500. For POST
+/v1/signals nothing is lost either (the same request sent again is answered as if it had been
+sent once).
 
 The app is built as `mds serve` builds it, on a database of its own, which the tests make
 unreachable (no connections allowed) or hold up (a table lock) for real.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2 as httpx
@@ -44,7 +46,11 @@ def own_client(
     fresh_database: str, test_settings: Settings, issue_token: IssueToken
 ) -> Iterator[TestClient]:
     settings = test_settings.model_copy(
-        update={"database_url": fresh_database, "api_max_pending_signals": 1}
+        update={
+            "database_url": fresh_database,
+            "api_max_pending_signals": 1,
+            "db_pool_timeout_seconds": 1.0,
+        }
     )
     with TestClient(create_app(lambda: build_runtime(settings))) as client:
         client.headers["Authorization"] = f"Bearer {issue_token(*ALL_SCOPES)}"
@@ -79,24 +85,46 @@ class TableLock:
         self._conn.close()
 
 
-def test_a_database_that_is_away_answers_503_and_the_retry_is_resolved(
-    own_client: TestClient, fresh_database: str, database_server: DatabaseServer
-) -> None:
-    name = make_url(fresh_database).database
+@contextmanager
+def database_away(database_server: DatabaseServer, url: str) -> Iterator[None]:
+    """No connection to the database is allowed, and those open are cut, until the block ends."""
+    name = make_url(url).database
     with psycopg.connect(database_server.admin_url, autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
         try:
-            away = own_client.post("/v1/signals", json=body(1))
+            yield
         finally:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_a_database_that_is_away_answers_503_and_the_retry_is_resolved(
+    own_client: TestClient, fresh_database: str, database_server: DatabaseServer
+) -> None:
+    with database_away(database_server, fresh_database):
+        away = own_client.post("/v1/signals", json=body(1))
     assert_unavailable(away, "Database unavailable", "5")
 
     retried = own_client.post("/v1/signals", json=body(1))
     assert retried.status_code == 200, retried.text
     assert retried.json()["results"][0]["decision"] == "created"
+
+
+def test_reads_answer_503_while_the_database_is_away(
+    own_client: TestClient, fresh_database: str, database_server: DatabaseServer
+) -> None:
+    created = own_client.post("/v1/signals", json=body(1)).json()["results"][0]
+    user = f"/v1/users/{created['user_id']}"
+    assert own_client.get(user).status_code == 200
+    with database_away(database_server, fresh_database):
+        # Through the event loop's read pool, and through SQLAlchemy in the thread pool.
+        for path in (user, f"/v1/users/{created['user_id']}/lineage", "/v1/duplicates"):
+            response = own_client.get(path)
+            assert_unavailable(response, "Database unavailable", "5")
+    # Back: the read pool reconnects on its own (with a backoff of a second or more).
+    wait_until(lambda: own_client.get(user).status_code == 200)
 
 
 def test_a_resolution_that_outlasts_the_timeout_answers_503_and_finishes_anyway(
