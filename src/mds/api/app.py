@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -28,6 +29,7 @@ def _default_runtime() -> Runtime:
     configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings)
     runtime.warm_up()  # before the server listens: the first requests would pay for it
+    gc.collect()  # the rehearsal's cycles, which the freeze below would keep for good
     tune_for_resolution()
     return runtime
 
