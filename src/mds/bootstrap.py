@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mds.config import KeyProviderKind, OutboxMode, Settings
 from mds.domain.signals import Signal
+from mds.observability import API_PENDING_SIGNALS
 from mds.security.keyring import Keyring
 from mds.security.providers import KeyProvider, LocalKeyFileProvider
 from mds.services.batcher import GroupCommit
@@ -147,6 +148,7 @@ class Runtime:
             self._group_commit = GroupCommit(
                 lambda batch: self.ingest_service().ingest(batch, actor="api"),
                 split_on=lambda exc: not isinstance(exc, OperationalError | InterfaceError),
+                on_pending=API_PENDING_SIGNALS.set,
             )
         return self._group_commit
 

@@ -87,6 +87,12 @@ RELAY_LAG = Gauge(
     # Several server processes: the leading relay's lag, not one series per process.
     multiprocess_mode="livemax",
 )
+API_PENDING_SIGNALS = Gauge(
+    "mds_api_pending_signals",
+    "Signals waiting for the API's group commit (a POST beyond MDS_API_MAX_PENDING_SIGNALS"
+    " is answered 503)",
+    multiprocess_mode="livesum",  # several server processes: their queues together
+)
 WORKER_SIGNALS = Counter(
     "mds_worker_signals_total", "Kafka signals handled by the ingestion worker", ["result"]
 )

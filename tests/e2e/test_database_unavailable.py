@@ -18,6 +18,7 @@ import httpx2 as httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from mds.api.app import create_app
@@ -164,6 +165,7 @@ def test_signals_beyond_the_waiting_bound_are_refused_at_once_and_the_rest_resol
         queued = threading.Thread(target=post, args=(2,))
         queued.start()
         wait_until(lambda: _waiting(own_client) == 1)
+        assert pending_gauge(own_client) == 1  # what an operator sees of the queue
         refused = own_client.post("/v1/signals", json=body(3))
     finally:
         lock.release()
@@ -177,6 +179,7 @@ def test_signals_beyond_the_waiting_bound_are_refused_at_once_and_the_rest_resol
     ]
     retried = own_client.post("/v1/signals", json=body(3))
     assert retried.json()["results"][0]["decision"] == "linked"
+    assert pending_gauge(own_client) == 0
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -184,6 +187,14 @@ def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+def pending_gauge(client: TestClient) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "mds_api_pending_signals":
+                return float(sample.value)
+    raise AssertionError("mds_api_pending_signals is not exposed")
 
 
 def _waiting(client: TestClient) -> int:

@@ -35,12 +35,15 @@ class GroupCommit(Generic[In, Out]):
         process: Callable[[list[In]], list[Out]],
         max_items: int = 1_000,
         split_on: Callable[[Exception], bool] = lambda exc: True,
+        on_pending: Callable[[int], None] = lambda pending: None,
     ) -> None:
         """`split_on`: whether a batch that failed so is worth retrying request by request
-        (not when the failure is everyone's, such as a database that is away)."""
+        (not when the failure is everyone's, such as a database that is away); `on_pending`
+        hears each new count of items waiting (a metric)."""
         self._process = process
         self._max_items = max_items
         self._split_on = split_on
+        self._on_pending = on_pending
         self._queue: queue.Queue[_Request[In, Out] | None] = queue.Queue()
         self._pending = 0
         self._pending_lock = threading.Lock()
@@ -56,6 +59,7 @@ class GroupCommit(Generic[In, Out]):
         request: _Request[In, Out] = _Request(items)
         with self._pending_lock:
             self._pending += len(items)
+            self._on_pending(self._pending)
         self._queue.put(request)
         return request.future
 
@@ -67,6 +71,7 @@ class GroupCommit(Generic[In, Out]):
     def _taken(self, requests: list[_Request[In, Out]]) -> None:
         with self._pending_lock:
             self._pending -= sum(len(r.items) for r in requests)
+            self._on_pending(self._pending)
 
     def close(self) -> None:
         self._queue.put(None)
