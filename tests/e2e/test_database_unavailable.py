@@ -26,6 +26,8 @@ from mds.api.routes import signals as signals_route
 from mds.bootstrap import build_runtime
 from mds.config import Settings
 from mds.security.scopes import ALL_SCOPES
+from mds.services.ingest import IngestService
+from mds.services.transactions import ConcurrentChangeError
 from tests.conftest import DatabaseServer
 from tests.e2e.api_helpers import ANA
 from tests.e2e.conftest import IssueToken
@@ -200,3 +202,17 @@ def pending_gauge(client: TestClient) -> float:
 def _waiting(client: TestClient) -> int:
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return int(runtime.api_group_commit().pending)
+
+
+def test_contention_that_outlasts_the_retries_answers_503_busy(
+    own_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def contended(self: IngestService, *args: Any, **kwargs: Any) -> None:
+        raise ConcurrentChangeError("what the batch read kept changing")
+
+    monkeypatch.setattr(IngestService, "ingest", contended)
+    assert_unavailable(own_client.post("/v1/signals", json=body(1)), "Busy", "1")
+    monkeypatch.undo()
+    assert own_client.post("/v1/signals", json=body(1)).json()["results"][0]["decision"] == (
+        "created"
+    )
