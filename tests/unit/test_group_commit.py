@@ -153,3 +153,28 @@ def test_pending_counts_the_items_queued_behind_the_running_batch() -> None:
     assert second.result(5) == [30, 40, 50] and third.result(5) == [60]
     assert commit.pending == 0
     commit.close()
+
+
+def test_drain_seconds_estimates_the_wait_from_the_recent_batches_pace() -> None:
+    release, running = threading.Event(), threading.Event()
+
+    def slow(items: list[int]) -> list[int]:
+        if -1 in items:  # holds the worker, so that the next items wait
+            running.set()
+            release.wait(5)
+        time.sleep(0.002 * len(items))  # at most 500 items per second
+        return items
+
+    commit: GroupCommit[int, int] = GroupCommit(slow)
+    assert commit.drain_seconds() is None  # no batch has finished: no pace to go by
+    commit.submit([1, 2])
+    assert commit.drain_seconds() == 0  # nothing waits
+    held = commit.enqueue([-1])
+    running.wait(5)
+    waiting = commit.enqueue(list(range(100)))
+    drain = commit.drain_seconds()
+    release.set()
+    assert held.result(5) == [-1] and waiting.result(10) == list(range(100))
+    commit.close()
+    # 100 items at 500 per second or slower (a loaded machine), never faster.
+    assert drain is not None and 0.2 <= drain < 30

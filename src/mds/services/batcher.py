@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class GroupCommit(Generic[In, Out]):
         self._queue: queue.Queue[_Request[In, Out] | None] = queue.Queue()
         self._pending = 0
         self._pending_lock = threading.Lock()
+        self._items_per_second: float | None = None  # the recent batches' pace
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -67,6 +69,12 @@ class GroupCommit(Generic[In, Out]):
     def pending(self) -> int:
         """Items queued and not yet taken into a batch: how far behind the worker is."""
         return self._pending
+
+    def drain_seconds(self) -> float | None:
+        """About how long the items waiting now will take at the recent batches' pace; None
+        until a batch has finished."""
+        pace = self._items_per_second
+        return None if pace is None else self._pending / pace
 
     def _taken(self, requests: list[_Request[In, Out]]) -> None:
         with self._pending_lock:
@@ -106,6 +114,7 @@ class GroupCommit(Generic[In, Out]):
 
     def _answer(self, batch: list[_Request[In, Out]]) -> None:
         items = [item for request in batch for item in request.items]
+        started = time.perf_counter()
         try:
             results = self._process(items)
         except Exception as exc:
@@ -120,6 +129,9 @@ class GroupCommit(Generic[In, Out]):
             for request in batch:
                 request.future.set_exception(exc)
             return
+        pace = len(items) / max(time.perf_counter() - started, 1e-6)
+        known = self._items_per_second
+        self._items_per_second = pace if known is None else 0.8 * known + 0.2 * pace
         offset = 0
         for request in batch:
             request.future.set_result(results[offset : offset + len(request.items)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Annotated, Any
 
 import structlog
@@ -138,9 +139,11 @@ async def _resolved(runtime: Runtime, signals: list[Signal]) -> list[SignalOutco
     waiting = group.pending
     # An empty queue takes any batch; a long one would keep these waiting past the timeout.
     if waiting and waiting + len(signals) > runtime.settings.api_max_pending_signals:
-        return unavailable(
-            "Too many signals waiting", f"{waiting} signals are waiting to be resolved", 1
-        )
+        # Come back when the queue should have drained, so that retries spread out.
+        drain = group.drain_seconds()
+        retry_after = 1 if drain is None else min(60, max(1, math.ceil(drain)))
+        detail = f"{waiting} signals are waiting to be resolved"
+        return unavailable("Too many signals waiting", detail, retry_after)
     resolving = group.enqueue(signals)
     try:
         return await asyncio.wait_for(asyncio.wrap_future(resolving), RESOLUTION_TIMEOUT_S)
