@@ -44,6 +44,12 @@ def body(n: int) -> dict[str, Any]:
     }
 
 
+def client_for(settings: Settings, token: str) -> TestClient:
+    client = TestClient(create_app(lambda: build_runtime(settings)))
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
 @pytest.fixture
 def own_client(
     fresh_database: str, test_settings: Settings, issue_token: IssueToken
@@ -55,8 +61,7 @@ def own_client(
             "db_pool_timeout_seconds": 1.0,
         }
     )
-    with TestClient(create_app(lambda: build_runtime(settings))) as client:
-        client.headers["Authorization"] = f"Bearer {issue_token(*ALL_SCOPES)}"
+    with client_for(settings, issue_token(*ALL_SCOPES)) as client:
         yield client
 
 
@@ -216,3 +221,21 @@ def test_contention_that_outlasts_the_retries_answers_503_busy(
     assert own_client.post("/v1/signals", json=body(1)).json()["results"][0]["decision"] == (
         "created"
     )
+
+
+def test_a_request_that_finds_no_free_connection_answers_503(
+    fresh_database: str, test_settings: Settings, issue_token: IssueToken
+) -> None:
+    # One connection and one overflow, both taken: a route on SQLAlchemy waits 1 s, then 503.
+    settings = test_settings.model_copy(
+        update={"database_url": fresh_database, "db_pool_size": 1, "db_pool_timeout_seconds": 1}
+    )
+    with client_for(settings, issue_token(*ALL_SCOPES)) as client:
+        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        taken = [engine.connect(), engine.connect()]
+        try:
+            assert_unavailable(client.get("/v1/duplicates"), "Database unavailable", "5")
+        finally:
+            for connection in taken:
+                connection.close()
+        assert client.get("/v1/duplicates").status_code == 200

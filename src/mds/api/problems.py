@@ -12,16 +12,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolExhaustedError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mds.services.errors import ServiceError
 
 PROBLEM_JSON = "application/problem+json"
-# The database refused, dropped or timed out a request: through SQLAlchemy, or through the
-# read pool's psycopg connections (mds.api.reads). Worth a retry, unlike a 500.
+# The database refused, dropped or timed out a request, or no pooled connection came free in
+# time: through SQLAlchemy, or through the read pool's psycopg connections (mds.api.reads).
+# Worth a retry, unlike a 500.
 DATABASE_AWAY = (
     OperationalError,
     InterfaceError,
+    PoolExhaustedError,
     psycopg.OperationalError,
     psycopg.InterfaceError,
     PoolTimeout,
