@@ -139,11 +139,8 @@ class Runtime:
             self.settings, self.sessions, self.keyring, self.ingest_service, registry
         )
 
-    def ingest_from_api(self, signals: list[Signal]) -> list[SignalOutcome]:
-        """Resolve API signals through one shared group commit (see mds.services.batcher)."""
-        return self.api_group_commit().submit(signals)
-
     def api_group_commit(self) -> GroupCommit[Signal, SignalOutcome]:
+        """The API's signals resolve through one shared group commit (mds.services.batcher)."""
         if self._group_commit is None:
             self._group_commit = GroupCommit(
                 lambda batch: self.ingest_service().ingest(batch, actor="api"),

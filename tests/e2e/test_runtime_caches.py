@@ -13,7 +13,7 @@ def test_services_built_per_batch_keep_what_the_store_said(
         assert first is not second  # one per batch, each with the current model
         assert first.crowded_keys is second.crowded_keys
         assert first.term_counts is second.term_counts
-        [outcome] = runtime.ingest_from_api([signal("C-1", **ANA)])
+        [outcome] = runtime.api_group_commit().submit([signal("C-1", **ANA)])
         assert outcome.user_id is not None
         assert not runtime.ingest_service().crowded_keys.empty  # learnt by the API's batch
     finally:
