@@ -6,7 +6,6 @@ import asyncio
 import math
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Body, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -15,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from mds.api.auth import Principal, require_scopes
 from mds.api.dependencies import get_runtime
 from mds.api.openapi import schema_ref
-from mds.api.problems import DATABASE_AWAY, DATABASE_RETRY_AFTER_S, problem, unavailable
+from mds.api.problems import problem, unavailable
 from mds.bootstrap import Runtime
 from mds.domain.signals import Signal, signal_errors
 from mds.security.scopes import WRITE
@@ -23,7 +22,6 @@ from mds.services.resolution.outcomes import SignalOutcome, Status
 from mds.services.transactions import ConcurrentChangeError
 
 router = APIRouter(prefix="/v1", tags=["signals"])
-log = structlog.get_logger(__name__)
 MAX_BATCH = 1_000
 
 
@@ -132,9 +130,10 @@ async def post_signals(
 
 
 async def _resolved(runtime: Runtime, signals: list[Signal]) -> list[SignalOutcome] | JSONResponse:
-    """The signals' outcomes from the group commit, or a 503 when they cannot be had now. Each
-    503 is safe to retry as it was sent: a signal resolved meanwhile answers
-    `duplicate-ignored` with its user."""
+    """The signals' outcomes from the group commit, or a 503 when they cannot be had now (a
+    database that is away is every route's 503: `problems.DATABASE_AWAY`). Each 503 is safe
+    to retry as it was sent: a signal resolved meanwhile answers `duplicate-ignored` with its
+    user."""
     group = runtime.api_group_commit()
     waiting = group.pending
     # An empty queue takes any batch; a long one would keep these waiting past the timeout.
@@ -153,10 +152,6 @@ async def _resolved(runtime: Runtime, signals: list[Signal]) -> list[SignalOutco
             f"not resolved within {RESOLUTION_TIMEOUT_S:.0f} s; it may still finish",
             5,
         )
-    except DATABASE_AWAY as exc:
-        log.warning("signals.database_unavailable", error=type(exc).__name__)
-        detail = "the signals may not have been stored"
-        return unavailable("Database unavailable", detail, DATABASE_RETRY_AFTER_S)
     except ConcurrentChangeError:
         return unavailable("Busy", "concurrent changes outlasted the transaction's retries", 1)
 
