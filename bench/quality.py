@@ -45,6 +45,7 @@ from bench.pairwise import (
 )
 from bench.people import PROFILES, Emitted, generate
 from mds.config import DEFAULT_INGEST_BATCH_SIZE as DEFAULT_BATCH
+from mds.config import load_settings
 from mds.domain.signals import Signal
 from mds.matching.parameters import DEFAULT_PARAMETERS, ModelParameters
 from mds.services.ingest import IngestService
@@ -53,13 +54,16 @@ from mds.services.resolution.config import ResolutionConfig
 from mds.services.training import train_model
 from mds.store.models import CanonicalUser, PotentialDuplicate, SourceIdentity
 
+# The decision policy's settings, which the processes take from this environment as the runs do.
+POLICY = ("MDS_LINK_THRESHOLD", "MDS_REVIEW_THRESHOLD", "MDS_HOUSEHOLD_NAME_BITS")
+
 
 def import_processes(
     url: str, data_dir: Path, signals: list[Emitted], batch: int, n: int, workers: int = 1
 ) -> None:
     """`mds import --workers W` in `n` concurrent processes, process k taking every n-th
     signal."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MDS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDS_") or k in POLICY}
     env.update(
         DATABASE_URL=url.replace("postgresql+psycopg", "postgresql"),
         MDS_DATA_DIR=str(data_dir),
@@ -253,6 +257,11 @@ def main() -> None:
     print(
         f"{people:,} people ({source}), {len(signals):,} signals,"
         f" {len(truth):,} true pairs; batches of {args.batch}"
+    )
+    policy = ResolutionConfig.from_settings(load_settings()).thresholds
+    print(
+        f"link at {policy.link}, review from {policy.review}; a household links on a given name"
+        f" of {policy.household_name_bits:g} bits or more"
     )
     print(f"blocking recall        {blocking_recall(signals, records, truth):.4f}")
     described = describe(records, [e.person for e in signals])

@@ -8,7 +8,7 @@ guard or conflict holds it, and the links are closed transitively. It reproduces
 runs within about 0.001 of F1 (the engine also scores records against whole users). It then
 lists the comparison classes whose true pairs it holds back, with why, and how pure each class
 is (true/false pairs). Run: `.venv/bin/python bench/replay.py [--dataset D] [--persons N]
-[--profile P] [--link T] [--review R] [--rare-given-bits B] [--top K]`.
+[--profile P] [--link T] [--review R] [--household-name-bits B] [--top K]`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from bench.ceiling import Described, closed_links, describe
 from bench.febrl import FILES as FEBRL_FILES
 from bench.pairwise import match_records
 from bench.people import PROFILES, generate
-from mds.matching import decision
 from mds.matching.conflicts import conflicts
 from mds.matching.decision import Thresholds, clearly_different, score_guards
 from mds.matching.parameters import DEFAULT_PARAMETERS
@@ -38,7 +37,7 @@ FIELDS = ("given", "family", "email", "phone", "dob", "address", "id")
 
 
 def _why_held(
-    records: list[MatchRecord], described: Described, link: float, review: float
+    records: list[MatchRecord], described: Described, policy: Thresholds
 ) -> tuple[dict[tuple[int, int], str], set[tuple[int, int]]]:
     """Each pair's fate under the policy ("link", a guard's reason, or "below"), and the pairs
     it would queue for review."""
@@ -55,12 +54,16 @@ def _why_held(
     fate, queued = {}, set()
     for i, j in described.pairs:
         score = score_pair(records[i], records[j], DEFAULT_PARAMETERS, frequency, prior)
-        held = (*conflicts(records[i], [records[j]]), *score_guards(score))
+        held = (
+            *conflicts(records[i], [records[j]]),
+            *score_guards(score, policy.household_name_bits),
+        )
         if held:
             fate[(i, j)] = held[0]
         else:
-            fate[(i, j)] = "link" if score.probability >= link else "below"
-        if fate[(i, j)] != "link" and score.probability >= review and not clearly_different(score):
+            fate[(i, j)] = "link" if score.probability >= policy.link else "below"
+        doubtful = score.probability >= policy.review and not clearly_different(score)
+        if fate[(i, j)] != "link" and doubtful:
             queued.add((i, j))
     return fate, queued
 
@@ -80,14 +83,14 @@ def main() -> None:
     parser.add_argument("--link", type=float, default=Thresholds().link)
     parser.add_argument("--review", type=float, default=Thresholds().review)
     parser.add_argument(
-        "--rare-given-bits",
+        "--household-name-bits",
         type=float,
-        default=decision.RARE_GIVEN_NAME_BITS,
-        help="how rare a given name must be for a shared phone or address to identify",
+        default=Thresholds().household_name_bits,
+        help="how rare a given name must be for a shared phone or address to identify"
+        " (MDS_HOUSEHOLD_NAME_BITS)",
     )
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
-    decision.RARE_GIVEN_NAME_BITS = args.rare_given_bits  # an experiment's knob, this process only
 
     if args.dataset == "generated":
         signals = generate(args.persons, seed=args.seed, profile=args.profile).signals
@@ -95,12 +98,14 @@ def main() -> None:
         signals = febrl.load(args.dataset)
     records = match_records(signals)
     described = describe(records, [e.person for e in signals])
-    fate, queued = _why_held(records, described, args.link, args.review)
+    fate, queued = _why_held(
+        records, described, Thresholds(args.link, args.review, args.household_name_bits)
+    )
     precision, recall = closed_links(described, [p for p, why in fate.items() if why == "link"])
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     print(
         f"{len(signals):,} signals, {len(described.truth):,} true pairs; link {args.link},"
-        f" rare given name {args.rare_given_bits} bits:"
+        f" rare given name {args.household_name_bits} bits:"
         f" precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f}"
     )
     links = [p for p, why in fate.items() if why == "link"]

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     link_threshold: float = Field(default=0.995, gt=0, lt=1)
     review_threshold: float = Field(default=0.30, gt=0, lt=1)
+    # How rare (in bits) a given name must be to link on it and a shared phone or address
+    # alone; the default is mds.matching.decision.RARE_GIVEN_NAME_BITS, not imported so that
+    # reading the settings does not load the matching engine.
+    household_name_bits: float = Field(default=6.0, ge=0, le=64)
     # A signal whose occurred_at is further ahead of the clock than this is rejected.
     max_clock_skew_seconds: int = Field(default=300, ge=0)
     # Identities the store will hold once the load under way is in (0: what it holds now).

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from mds.config import LogFormat, SettingsError, load_settings
+from mds.matching.decision import RARE_GIVEN_NAME_BITS
 from mds.services.resolution.config import ResolutionConfig
 
 
@@ -53,6 +54,16 @@ def test_the_expected_store_size_reaches_resolution(monkeypatch: pytest.MonkeyPa
     assert ResolutionConfig.from_settings(load_settings()).expected_identities == 0
     monkeypatch.setenv("MDS_EXPECTED_IDENTITIES", "2000000")
     assert ResolutionConfig.from_settings(load_settings()).expected_identities == 2_000_000
+
+
+def test_the_household_name_bound_reaches_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = ResolutionConfig.from_settings(load_settings()).thresholds
+    assert default.household_name_bits == RARE_GIVEN_NAME_BITS
+    monkeypatch.setenv("MDS_HOUSEHOLD_NAME_BITS", "0")
+    assert ResolutionConfig.from_settings(load_settings()).thresholds.household_name_bits == 0
+    monkeypatch.setenv("MDS_HOUSEHOLD_NAME_BITS", "-1")
+    with pytest.raises(SettingsError, match="MDS_HOUSEHOLD_NAME_BITS"):
+        load_settings()
 
 
 def test_empty_database_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> None:

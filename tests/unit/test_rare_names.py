@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mds.matching.decision import score_guards
+from mds.matching.decision import Candidate, Outcome, Thresholds, decide, score_guards
 from mds.matching.parameters import DEFAULT_PARAMETERS
-from mds.matching.scoring import score_pair
+from mds.matching.scoring import PairScore, score_pair
 from mds.matching.term_share import TermShare, term_share, wilson_upper
 from tests.unit.matching_helpers import record
 
@@ -33,7 +33,7 @@ def test_a_young_store_takes_shares_of_the_floor_and_bounds_of_what_it_counted()
     assert term_share(50, 5_000, 1_000, 2.0).share == 0.01
 
 
-def _guards_for(given_name_share: TermShare) -> tuple[str, ...]:
+def _household_pair(given_name_share: TermShare) -> PairScore:
     # Same name and phone, nothing that identifies a person beyond them: one person only if
     # the given name is rare enough that a household would not hold it twice.
     a = record(given_name="Lorenza", family_name="Gil", phone="+34 612 345 678")
@@ -41,7 +41,11 @@ def _guards_for(given_name_share: TermShare) -> tuple[str, ...]:
     shares = {"given_name": given_name_share, "family_name": TermShare(0.02, 0.02)}
     score = score_pair(a, b, DEFAULT_PARAMETERS, tf=lambda field, value: shares[field])
     assert score.level("phone") == "exact"
-    return score_guards(score)
+    return score
+
+
+def _guards_for(given_name_share: TermShare) -> tuple[str, ...]:
+    return score_guards(_household_pair(given_name_share))
 
 
 def test_a_rare_given_name_in_one_household_is_one_person() -> None:
@@ -55,3 +59,14 @@ def test_a_name_that_only_looks_rare_so_far_is_not_enough() -> None:
     assert _guards_for(early) == ("only the names agree",)
     # The same share, once thousands of identities were counted, is rare for sure.
     assert _guards_for(term_share(40, 10_000, 1_000, 2.0)) == ()
+
+
+def test_how_rare_a_household_name_must_be_is_a_threshold() -> None:
+    # A share of 1 in 40 is worth about 5.3 bits: below the default bound, above a lower one.
+    score = _household_pair(TermShare(0.025, 0.025))
+    assert 5 < next(c for c in score.contributions if c.field == "given_name").weight_at_least < 6
+    default = decide([Candidate("u", score)], Thresholds())
+    assert default.outcome is Outcome.REVIEW
+    assert default.review[0].reasons == ("only the names agree",)
+    relaxed = decide([Candidate("u", score)], Thresholds(household_name_bits=5.0))
+    assert relaxed.outcome is Outcome.LINK and relaxed.user == "u"

@@ -25,14 +25,24 @@ class Risk(StrEnum):
     HIGH = "high"
 
 
+# A given name this rare (its exact agreement worth this many bits after term-frequency
+# adjustment, about 1 person in 75) is unlikely to be shared by two members of one household.
+RARE_GIVEN_NAME_BITS = 6.0
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     link: float = 0.995  # probability at or above which a link is made automatically
     review: float = 0.30  # probability at or above which a doubtful pair is queued
+    # How rare a given name must be for the same name at the same phone or address (nothing
+    # identifying besides) to link: below it, the pair may be two namesakes of one household.
+    household_name_bits: float = RARE_GIVEN_NAME_BITS
 
     def __post_init__(self) -> None:
         if not 0 < self.review <= self.link < 1:
             raise ValueError("thresholds need 0 < review <= link < 1")
+        if self.household_name_bits < 0:
+            raise ValueError("household_name_bits must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +87,9 @@ IDENTIFYING_LEVELS = {
 }
 
 
-def guards(candidate: Candidate[UserKey]) -> tuple[str, ...]:
+def guards(
+    candidate: Candidate[UserKey], household_name_bits: float = RARE_GIVEN_NAME_BITS
+) -> tuple[str, ...]:
     """Why a high score must still not link automatically (empty: nothing stops it).
 
     Fellegi–Sunter assumes fields are independent; members of one household are not (shared
@@ -85,10 +97,12 @@ def guards(candidate: Candidate[UserKey]) -> tuple[str, ...]:
     given name and the birth date, so disagreement there caps the decision at review. A name
     alone, however rare, is not enough either: some other identifying field must agree.
     """
-    return (*candidate.conflicts, *score_guards(candidate.score))
+    return (*candidate.conflicts, *score_guards(candidate.score, household_name_bits))
 
 
-def score_guards(score: PairScore) -> tuple[str, ...]:
+def score_guards(
+    score: PairScore, household_name_bits: float = RARE_GIVEN_NAME_BITS
+) -> tuple[str, ...]:
     """The guards that read the comparison alone (conflicts aside)."""
     reasons = []
     # Compared crosswise (one side's names swapped), one level compares the given names and the
@@ -123,7 +137,7 @@ def score_guards(score: PairScore) -> tuple[str, ...]:
     # same id under the same given name makes the other birth date a data-entry error.
     if score.level("date_of_birth") == "different" and (names_differ or not id_agrees):
         reasons.append(BIRTH_DATES_DIFFER)
-    if not identified(score) and not _household_and_rare_name(score):
+    if not identified(score) and not _household_and_rare_name(score, household_name_bits):
         reasons.append("only the names agree")
     return tuple(reasons)
 
@@ -149,12 +163,7 @@ def clearly_different(score: PairScore) -> bool:
     )
 
 
-# A given name this rare (its exact agreement worth this many bits after term-frequency
-# adjustment, about 1 person in 75) is unlikely to be shared by two members of one household.
-RARE_GIVEN_NAME_BITS = 6.0
-
-
-def _household_and_rare_name(score: PairScore) -> bool:
+def _household_and_rare_name(score: PairScore, household_name_bits: float) -> bool:
     """Same phone or same address, and the same uncommon given name: one person, not two.
 
     Uncommon for sure: while few identities are counted, a name's share is a rough estimate,
@@ -165,7 +174,7 @@ def _household_and_rare_name(score: PairScore) -> bool:
         household
         and not score.names_swapped
         and given.level == "exact"
-        and given.weight_at_least >= RARE_GIVEN_NAME_BITS
+        and given.weight_at_least >= household_name_bits
     )
 
 
@@ -181,7 +190,7 @@ def linking_score(scores: Sequence[PairScore], thresholds: Thresholds) -> PairSc
     """
     ranked = sorted(scores, key=lambda s: s.match_weight, reverse=True)
     linking = takewhile(lambda s: s.probability >= thresholds.link, ranked)
-    clean = (s for s in linking if not score_guards(s))
+    clean = (s for s in linking if not score_guards(s, thresholds.household_name_bits))
     first = next(clean, None)
     if first is None:
         return ranked[0]
@@ -201,7 +210,7 @@ def decide(candidates: Sequence[Candidate[UserKey]], thresholds: Thresholds) -> 
         probability = candidate.score.probability
         if probability < thresholds.review or clearly_different(candidate.score):
             continue
-        reasons = guards(candidate)
+        reasons = guards(candidate, thresholds.household_name_bits)
         if probability >= thresholds.link and not reasons:
             linkable.append(candidate)
             continue

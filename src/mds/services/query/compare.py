@@ -66,8 +66,8 @@ def compare_users(
     score = best_score(ours, theirs, config, frequency, prior)
     found = tuple(dict.fromkeys(c for record in ours for c in conflicts(record, theirs)))
     candidate = Candidate(b, score, found)
-    reasons = guards(candidate)
     thresholds = config.thresholds
+    reasons = guards(candidate, thresholds.household_name_bits)
     # The engine's own decision, so the answer cannot drift from what `mds recompute` would do.
     verdict = VERDICTS[decide([candidate], thresholds).outcome]
     return {

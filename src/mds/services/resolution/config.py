@@ -37,7 +37,11 @@ class ResolutionConfig:
     ) -> ResolutionConfig:
         return cls(
             parameters=parameters,
-            thresholds=Thresholds(link=settings.link_threshold, review=settings.review_threshold),
+            thresholds=Thresholds(
+                link=settings.link_threshold,
+                review=settings.review_threshold,
+                household_name_bits=settings.household_name_bits,
+            ),
             rules=SurvivorshipRules(trust_order=settings.source_trust_order),
             default_region=settings.default_region,
             max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
