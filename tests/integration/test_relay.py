@@ -103,26 +103,32 @@ WRITERS = 8
 def test_writers_committing_out_of_order_lose_no_row(
     settings: Settings, migrated: Engine, keyring: Keyring
 ) -> None:
-    """Each writer draws its seq in turn but they commit in reverse order while the relay
-    keeps publishing: a relay that went by seq would skip the late committers."""
+    """Writers draw their seq in turn but commit in reverse order, the relay publishing after
+    each commit: a relay that went by seq would skip the late committers (lower seqs)."""
     sessions = sessionmaker(migrated, expire_on_commit=False)
-    written = threading.Barrier(WRITERS + 1, timeout=10)
-    ids: list[str] = []
-    committed: list[uuid.UUID] = []  # in the order the commits returned
+    inserted = [threading.Event() for _ in range(WRITERS)]
+    release = [threading.Event() for _ in range(WRITERS)]
+    committed = [threading.Event() for _ in range(WRITERS)]
+    ids: list[uuid.UUID | None] = [None] * WRITERS
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
-            time.sleep(0.03 * n)  # seq order = n, as far as the scheduler allows
+            if n and not inserted[n - 1].wait(10):  # seq order = n
+                raise TimeoutError(f"writer {n - 1} did not insert")
             event = _event()
-            ids.append(str(event.id))
+            ids[n] = event.id
             with sessions() as session, session.begin():
                 outbox.add_events(session, keyring, [event])
-                written.wait()
-                time.sleep(0.15 * (WRITERS - n))  # commit order = reverse
-            committed.append(event.id)
+                session.flush()
+                inserted[n].set()
+                if not release[n].wait(10):
+                    raise TimeoutError(f"writer {n} was not released")
+            committed[n].set()
         except BaseException as exc:
             errors.append(exc)
+            inserted[n].set()
+            committed[n].set()
 
     relay = _relay(settings, migrated, keyring)
     producer = Producer(producer_config(settings, "test"))
@@ -132,28 +138,27 @@ def test_writers_committing_out_of_order_lose_no_row(
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
     for thread in threads:
         thread.start()
-    written.wait()
+    assert inserted[-1].wait(10)
     published = 0
-    deadline = time.monotonic() + 10
+    commit_order = list(reversed(range(WRITERS)))
     with migrated.connect() as conn:
-        while published < WRITERS and time.monotonic() < deadline:
+        for n in commit_order:
+            release[n].set()
+            assert committed[n].wait(10)
             published += relay.publish_once(conn, producer)
-            time.sleep(0.01)
     for thread in threads:
         thread.join()
     assert not errors, errors
     assert published == WRITERS
     received = consume_all(settings.kafka_brokers or "", settings.user_topic, expected=WRITERS)
-    assert sorted(r.headers["id"] for r in received) == sorted(ids)
+    assert sorted(r.headers["id"] for r in received) == sorted(str(i) for i in ids)
     with sessions() as session:
         rows = session.execute(select(Outbox.id, Outbox.seq, Outbox.position)).all()
     position = {row.id: row.position for row in rows}
     seq = {row.id: row.seq for row in rows}
-    # Positions follow commit order, never skipping a row, though seq mostly runs the other way
-    # (compared with the commits as they happened: on a loaded machine a writer's sleep can
-    # oversleep, and the seq order is then not exactly n).
-    assert [position[i] for i in committed] == sorted(position.values())
-    assert [seq[i] for i in committed] != sorted(seq.values())
+    # Positions follow commit order, never skipping a row, while seq runs the other way.
+    assert [position[ids[n]] for n in commit_order] == sorted(position.values())
+    assert [seq[ids[n]] for n in commit_order] == sorted(seq.values(), reverse=True)
 
 
 def _wait(condition: object, timeout: float = 15.0) -> bool:
