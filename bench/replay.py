@@ -105,7 +105,7 @@ def main() -> None:
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     print(
         f"{len(signals):,} signals, {len(described.truth):,} true pairs; link {args.link},"
-        f" rare given name {args.household_name_bits} bits:"
+        f" household name {args.household_name_bits:g} bits:"
         f" precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f}"
     )
     links = [p for p, why in fate.items() if why == "link"]
